@@ -1,0 +1,149 @@
+//! What a lock algorithm is configured with: the `[lock]` table of a
+//! scenario file, minus everything that belongs to the world.
+
+use serde::{Deserialize, Serialize};
+
+/// The algorithms locksim replays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// `SETNX key value`, released with DEL; optional stale-lock recovery.
+    Setnx,
+    /// `SETNX` then `EXPIRE` as a second command.
+    SetnxExpire,
+    /// The GETSET algorithm from the old SETNX docs.
+    SetnxGetset,
+    /// `SET key token NX PX ttl` with a compare-and-delete release.
+    SetNxPx,
+    /// Redisson's RLock: a hash with a reentrancy counter plus a watchdog.
+    Watchdog,
+    /// Redlock over N independent masters.
+    Redlock,
+}
+
+impl Algorithm {
+    /// Every algorithm, in a stable order.
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::Setnx,
+        Algorithm::SetnxExpire,
+        Algorithm::SetnxGetset,
+        Algorithm::SetNxPx,
+        Algorithm::Watchdog,
+        Algorithm::Redlock,
+    ];
+
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Setnx => "setnx",
+            Algorithm::SetnxExpire => "setnx-expire",
+            Algorithm::SetnxGetset => "setnx-getset",
+            Algorithm::SetNxPx => "set-nx-px",
+            Algorithm::Watchdog => "watchdog",
+            Algorithm::Redlock => "redlock",
+        }
+    }
+
+    /// Parses a scenario-file name.
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// How a holder gives the lock back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Release {
+    /// Compare-and-delete in one Lua script (the distlock page).
+    Lua,
+    /// A plain `DEL`: deletes whoever's lock is there.
+    Del,
+    /// `GET`, compare in the client, then `DEL`: not atomic.
+    GetThenDel,
+}
+
+/// What the watchdog does when a renewal fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RenewOnError {
+    /// Stop renewing (Redisson before 3.23: the holder is not told).
+    Stop,
+    /// Keep trying at the next period.
+    Retry,
+}
+
+/// The lock's configuration, shared by every client of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockConfig {
+    pub algorithm: Algorithm,
+    /// The lock key.
+    pub key: String,
+    /// The key that holds the fencing counter (`INCR`).
+    pub fence_key: String,
+    pub ttl_ms: u64,
+    pub release: Release,
+    /// Whether the holder treats its computed deadline as the end of its
+    /// lease (an acquire whose deadline passed before the reply is failed).
+    pub validity_check: bool,
+    /// Attempts per acquire before giving up.
+    pub retry_count: u32,
+    pub retry_delay_ms: u64,
+    pub retry_jitter_ms: u64,
+    /// Redlock: validity = ttl - elapsed - (ttl * drift_factor + 2 ms).
+    pub drift_factor: f64,
+    /// Watchdog renewal period.
+    pub renew_every_ms: u64,
+    pub renew_on_error: RenewOnError,
+    /// Whether the holder takes a fencing token (from `INCR`).
+    pub fencing: bool,
+    /// Per-command timeout, in ms of the client's monotonic clock.
+    pub request_timeout_ms: u64,
+    /// Redlock: lock nodes one after another instead of in parallel.
+    pub sequential: bool,
+    /// `setnx`: recover a stale lock with DEL then SETNX (old SETNX docs).
+    pub stale_recovery: bool,
+    /// Watchdog: how many times each holder re-enters the lock it holds
+    /// (each needs its own unlock).
+    pub reentrant_depth: u32,
+    /// Lua source overriding the algorithm's acquire script.
+    pub script_acquire: Option<String>,
+    /// Lua source overriding the algorithm's release script.
+    pub script_release: Option<String>,
+    /// Lua source overriding the algorithm's renew/extend script.
+    pub script_renew: Option<String>,
+}
+
+impl LockConfig {
+    /// The defaults for `algorithm`, taken from the library most users run
+    /// (see GROUND-TRUTH.md): the distlock page for set-nx-px, redlock-py for
+    /// Redlock (3 tries, 200 ms), Redisson for the watchdog (30 s, 10 s).
+    pub fn defaults(algorithm: Algorithm) -> LockConfig {
+        let ttl_ms = match algorithm {
+            Algorithm::Watchdog => 30_000,
+            Algorithm::Redlock => 10_000,
+            _ => 10_000,
+        };
+        LockConfig {
+            algorithm,
+            key: "lock".into(),
+            fence_key: "lock:fence".into(),
+            ttl_ms,
+            release: Release::Lua,
+            validity_check: algorithm == Algorithm::Redlock,
+            retry_count: 3,
+            retry_delay_ms: 200,
+            retry_jitter_ms: 100,
+            drift_factor: 0.01,
+            renew_every_ms: ttl_ms / 3,
+            renew_on_error: RenewOnError::Stop,
+            fencing: false,
+            request_timeout_ms: 50,
+            sequential: false,
+            stale_recovery: false,
+            reentrant_depth: 1,
+            script_acquire: None,
+            script_release: None,
+            script_renew: None,
+        }
+    }
+}

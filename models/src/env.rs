@@ -1,0 +1,97 @@
+//! The environment a lock algorithm runs in.
+//!
+//! An algorithm sees exactly what a real client process sees: it can send a
+//! command to Redis node `i` and wait for the reply up to a timeout, read its
+//! own monotonic and wall clocks, sleep, draw random numbers and spawn a
+//! background task (a watchdog). It never sees true time: in the simulator
+//! the clocks drift and jump; against a real redis-server they are the OS
+//! clocks.
+
+use crate::protocol::{Argv, Reply};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Why a call produced no reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// No reply within the timeout: the command may or may not have run.
+    Timeout,
+    /// The node could not be reached at all (connection refused, no route).
+    Unreachable,
+}
+
+/// A future an algorithm hands to [`Env::spawn`].
+pub type LocalTask = Pin<Box<dyn Future<Output = ()> + 'static>>;
+
+/// Something an algorithm wants recorded in the run's history. The world
+/// turns notes into history events and fault triggers (`renewed:client-i`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// A watchdog renewal finished; `ok` is whether the lock was extended.
+    Renewed { ok: bool },
+    /// The watchdog stopped renewing (renewal failed and `renew_on_error = "stop"`).
+    WatchdogStopped,
+    /// A free-form remark: "validity 9 798 ms", "quorum 2/5 failed".
+    Info(String),
+}
+
+/// A handle to a spawned background task.
+pub trait TaskHandle {
+    /// Stops the task at its next await point.
+    fn abort(&self);
+}
+
+/// The client's window on the world. Implemented by the simulator (madsim,
+/// simulated clocks) and by live mode (tokio, real redis-server processes).
+pub trait Env: Clone + 'static {
+    /// The handle [`Env::spawn`] returns.
+    type Task: TaskHandle;
+
+    /// How many Redis endpoints this client may address: `nodes` for the
+    /// `independent` topology, 1 for `single` and `sentinel` (where node 0
+    /// is whichever node the client currently believes is master).
+    fn nodes(&self) -> usize;
+
+    /// Sends `argv` to node `node` and waits up to `timeout_ms` of the
+    /// client's monotonic time for the reply.
+    fn call(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<Reply, CallError>>;
+
+    /// Local monotonic clock, in ms. Never jumps, may drift.
+    fn mono_ms(&self) -> u64;
+
+    /// Local wall clock, Unix time in ms. Drifts and jumps.
+    fn wall_ms(&self) -> i64;
+
+    /// Sleeps `ms` of local monotonic time.
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+
+    /// A uniformly random `u64` from the run's seeded generator.
+    fn random_u64(&self) -> u64;
+
+    /// Runs `task` in the background on this client. The task stops when the
+    /// client process dies or pauses with it.
+    fn spawn(&self, task: LocalTask) -> Self::Task;
+
+    /// Records a note in the history.
+    fn note(&self, note: Note);
+
+    /// A uniformly random integer in `lo..=hi`.
+    fn random_range(&self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        let span = hi - lo + 1;
+        lo + self.random_u64() % span
+    }
+
+    /// A fresh random lock value: 32 hex digits (128 bits), as the distlock
+    /// page recommends ("20 bytes from /dev/urandom" in spirit).
+    fn random_token(&self) -> String {
+        format!("{:016x}{:016x}", self.random_u64(), self.random_u64())
+    }
+}

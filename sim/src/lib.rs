@@ -1,0 +1,11 @@
+//! # locksim
+//!
+//! A deterministic simulation harness for Redis distributed locks.
+
+#[cfg(not(madsim))]
+compile_error!("locksim must be built with --cfg madsim (see .cargo/config.toml); an environment RUSTFLAGS, even empty, overrides it: unset RUSTFLAGS");
+
+pub mod clock;
+pub mod history;
+pub mod redis;
+pub mod scenario;

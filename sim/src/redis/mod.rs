@@ -1,0 +1,1 @@
+//! The Redis node model (Redis 7.0 semantics).
