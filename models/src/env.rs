@@ -29,6 +29,9 @@ pub type LocalTask = Pin<Box<dyn Future<Output = ()> + 'static>>;
 pub enum Note {
     /// A watchdog renewal finished; `ok` is whether the lock was extended.
     Renewed { ok: bool },
+    /// The holder's lease now lasts until `deadline` (a watchdog renewal or
+    /// a Redlock extension succeeded).
+    Extended { deadline: crate::lock::Deadline },
     /// The watchdog stopped renewing (renewal failed and `renew_on_error = "stop"`).
     WatchdogStopped,
     /// A free-form remark: "validity 9 798 ms", "quorum 2/5 failed".
