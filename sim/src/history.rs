@@ -88,6 +88,8 @@ pub enum EventKind {
     /// The resource got a write.
     ResourceWrite { client: usize, session: u64, token: Option<i64>, outcome: WriteOutcome },
     ResourceEnd { client: usize, session: u64 },
+    /// The holder's lease was extended (watchdog renewal, Redlock extend).
+    Extended { client: usize, deadline: Deadline },
     /// Something the algorithm noted (`renewed`, `watchdog stopped`, ...).
     Note { client: usize, text: String },
     /// A client finished all its cycles.

@@ -1,0 +1,215 @@
+//! A lock client process: the algorithm under test, driven through its
+//! cycles, and the [`Env`] it sees.
+//!
+//! Each client runs `cycles` times: acquire (the algorithm, with its own
+//! retries; when it gives up, wait `retry_delay_ms` and start again), a
+//! critical section of `work_ms` in which it sends `begin`, `writes` writes
+//! and `end` to the resource, each carrying its fencing token if it has
+//! one, then release. The client's progress lives in the world, so a client
+//! that crashes and restarts carries on with the cycles it has left.
+
+use crate::history::{CallEnd, EventKind, WriteOutcome};
+use crate::net::{addr_of, call, Body, Request, ResourceOp, Response};
+use crate::node::reply_display;
+use crate::scenario::{NodeRef, Topology};
+use crate::world::World;
+use locksim_models::protocol::argv_display;
+use locksim_models::{
+    AcquireError, AnyLock, Argv, CallError, Deadline, Env, Lease, LocalTask, LockAlgorithm, Note, Reply, TaskHandle,
+};
+use madsim::net::Endpoint;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// The environment of one simulated client.
+#[derive(Clone)]
+pub struct SimEnv {
+    world: Arc<World>,
+    client: usize,
+    ep: Rc<Endpoint>,
+}
+
+/// A background task of a simulated client.
+pub struct SimTask(madsim::task::JoinHandle<()>);
+
+impl TaskHandle for SimTask {
+    fn abort(&self) {
+        self.0.abort();
+    }
+}
+
+impl SimEnv {
+    fn me(&self) -> NodeRef {
+        NodeRef::Client(self.client)
+    }
+
+    /// The Redis node a logical endpoint maps to: itself for independent
+    /// masters, the current master otherwise.
+    fn redis_target(&self, node: usize) -> NodeRef {
+        match self.world.scenario.redis.topology {
+            Topology::Independent => NodeRef::Redis(node),
+            Topology::Single | Topology::Sentinel => NodeRef::Redis(self.world.state().master),
+        }
+    }
+
+    /// A resource operation; `None` if it got no answer in time.
+    async fn resource(&self, op: ResourceOp, session: u64, token: Option<i64>) -> Option<WriteOutcome> {
+        let req = Request {
+            id: self.world.next_id(),
+            client: self.client,
+            body: Body::Resource { op, session, token },
+        };
+        let timeout = self.world.true_duration(self.me(), 1000);
+        match call(&self.ep, addr_of(NodeRef::Resource), req, timeout).await {
+            Some(Response::Resource(o)) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+impl Env for SimEnv {
+    type Task = SimTask;
+
+    fn nodes(&self) -> usize {
+        match self.world.scenario.redis.topology {
+            Topology::Independent => self.world.scenario.redis.nodes,
+            Topology::Single | Topology::Sentinel => 1,
+        }
+    }
+
+    fn call(&self, node: usize, argv: Argv, timeout_ms: u64) -> impl Future<Output = Result<Reply, CallError>> {
+        async move {
+            let target = self.redis_target(node);
+            let NodeRef::Redis(node_idx) = target else { unreachable!("redis targets are redis nodes") };
+            let id = self.world.next_id();
+            let cmd = argv_display(&argv);
+            self.world.record(Some(self.me()), EventKind::CallInvoke { client: self.client, node: node_idx, id, cmd });
+            let req = Request { id, client: self.client, body: Body::Redis(argv) };
+            let timeout = self.world.true_duration(self.me(), timeout_ms);
+            let got = call(&self.ep, addr_of(target), req, timeout).await;
+            let (end, result) = match got {
+                Some(Response::Redis(r)) => (CallEnd::Ok { reply: reply_display(&r) }, Ok(r)),
+                _ => (CallEnd::Timeout, Err(CallError::Timeout)),
+            };
+            self.world.record(Some(self.me()), EventKind::CallDone { client: self.client, node: node_idx, id, end });
+            result
+        }
+    }
+
+    fn mono_ms(&self) -> u64 {
+        self.world.mono_ms(self.me())
+    }
+
+    fn wall_ms(&self) -> i64 {
+        self.world.wall_ms(self.me())
+    }
+
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        let d = self.world.true_duration(self.me(), ms);
+        madsim::time::sleep(d)
+    }
+
+    fn random_u64(&self) -> u64 {
+        madsim::rand::random()
+    }
+
+    fn spawn(&self, task: LocalTask) -> SimTask {
+        SimTask(madsim::task::spawn_local(task))
+    }
+
+    fn note(&self, note: Note) {
+        let client = self.client;
+        let kind = match note {
+            Note::Extended { deadline } => EventKind::Extended { client, deadline },
+            Note::Renewed { ok } => EventKind::Note { client, text: format!("renewal {}", if ok { "ok" } else { "failed" }) },
+            Note::WatchdogStopped => EventKind::Note { client, text: "watchdog stopped".into() },
+            Note::Info(text) => EventKind::Note { client, text },
+        };
+        self.world.record(Some(self.me()), kind);
+    }
+}
+
+/// Whether `deadline` has passed on this client's clocks.
+fn deadline_passed(env: &SimEnv, deadline: Deadline) -> bool {
+    match deadline {
+        Deadline::Mono(d) => env.mono_ms() >= d,
+        Deadline::Wall(d) => env.wall_ms() >= d,
+    }
+}
+
+/// The process of `client-<client>`: the init task of its madsim node.
+pub async fn client_process(world: Arc<World>, client: usize) {
+    let me = NodeRef::Client(client);
+    let restart = world.state().history.iter().any(|e| matches!(e.kind, EventKind::NodeUp { node, .. } if node == me));
+    world.record(Some(me), EventKind::NodeUp { node: me, restart });
+    let ep = Rc::new(Endpoint::bind(addr_of(me)).await.expect("client binds its port"));
+    let env = SimEnv { world: world.clone(), client, ep };
+    let cfg = world.scenario.lock.clone();
+    let clients = &world.scenario.clients;
+    let mut lock = AnyLock::new(cfg.clone()).expect("the parser admits only built algorithms");
+    loop {
+        let cycle = world.state().progress[client];
+        if cycle >= clients.cycles {
+            break;
+        }
+        world.record(Some(me), EventKind::AcquireInvoke { client, cycle });
+        let lease = match lock.acquire(&env).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                let reason = match e {
+                    AcquireError::Busy => "busy".to_string(),
+                    AcquireError::Refused(r) => r,
+                };
+                world.record(Some(me), EventKind::AcquireFail { client, reason });
+                env.sleep(cfg.retry_delay_ms).await;
+                continue;
+            }
+        };
+        if cfg.validity_check && lease.deadline.is_some_and(|d| deadline_passed(&env, d)) {
+            world.record(Some(me), EventKind::AcquireLate { client });
+            let outcome = lock.release(&env, &lease).await;
+            world.record(Some(me), EventKind::ReleaseDone { client, outcome: format!("{outcome:?}") });
+            env.sleep(cfg.retry_delay_ms).await;
+            continue;
+        }
+        world.record(
+            Some(me),
+            EventKind::AcquireOk {
+                client,
+                cycle,
+                value: String::from_utf8_lossy(&lease.value).into_owned(),
+                token: lease.fencing_token,
+                deadline: lease.deadline,
+                nodes: lease.nodes.clone(),
+            },
+        );
+        critical_section(&env, &lease).await;
+        world.record(Some(me), EventKind::ReleaseInvoke { client });
+        let outcome = lock.release(&env, &lease).await;
+        world.record(Some(me), EventKind::ReleaseDone { client, outcome: format!("{outcome:?}") });
+        world.cycle_done(client);
+    }
+    world.record(Some(me), EventKind::ClientDone { client });
+    world.client_finished(client);
+    std::future::pending::<()>().await;
+}
+
+/// `begin`, `writes` writes spread over the work time, `end`.
+async fn critical_section(env: &SimEnv, lease: &Lease) {
+    let clients = &env.world.scenario.clients;
+    let session = {
+        let mut st = env.world.state();
+        st.next_session += 1;
+        st.next_session
+    };
+    let work_ms = env.random_range(clients.work_ms.lo, clients.work_ms.hi);
+    let token = lease.fencing_token;
+    env.resource(ResourceOp::Begin, session, token).await;
+    let step_ms = work_ms / u64::from(clients.writes.max(1));
+    for _ in 0..clients.writes {
+        env.sleep(step_ms).await;
+        env.resource(ResourceOp::Write, session, token).await;
+    }
+    env.resource(ResourceOp::End, session, token).await;
+}

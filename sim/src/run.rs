@@ -1,0 +1,155 @@
+//! One run: a scenario and a seed in, a verdict and its history out.
+//!
+//! `run` builds a fresh madsim runtime seeded with the run seed, creates the
+//! nodes (Redis servers, the resource, the clients and a nemesis node that
+//! only keeps fault timers), schedules the scenario's faults and the final
+//! heal, and lets the clients work until they finish or `duration_ms`
+//! passes. Then it kills every node (so nothing leaks into the next run on
+//! this thread) and hands the history to the oracle.
+//!
+//! Everything random inside the run comes from madsim's seeded generator;
+//! everything drawn before it (client clocks) from ChaCha seeded with the
+//! same seed. Same scenario + same seed = byte-identical history.
+
+use crate::clock::Clock;
+use crate::history::{EventKind, History};
+use crate::net::ip_of;
+use crate::oracle::{self, Check};
+use crate::scenario::{NodeRef, Scenario, Verdict, When};
+use crate::world::World;
+use crate::{client, fault, node, resource};
+use madsim::net::NetSim;
+use madsim::runtime::{Handle, Runtime};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub events: usize,
+    /// Messages madsim carried.
+    pub messages: u64,
+    /// Simulated time the run covered, in µs.
+    pub sim_us: u64,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub seed: u64,
+    pub check: Check,
+    pub history: History,
+    /// FNV-1a of the history's JSON Lines.
+    pub hash: String,
+    pub stats: Stats,
+}
+
+impl Outcome {
+    pub fn verdict(&self) -> Verdict {
+        self.check.verdict
+    }
+}
+
+/// The initial clocks: Redis nodes and the resource are exact; each client
+/// draws its offset and drift from the scenario ranges.
+pub fn initial_clocks(scenario: &Scenario, seed: u64) -> BTreeMap<NodeRef, (i64, f64)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6c6f_636b_7369_6d00);
+    let c = &scenario.clients;
+    let mut clocks = BTreeMap::new();
+    for node in scenario.node_refs() {
+        let params = match node {
+            NodeRef::Client(_) => (
+                rng.gen_range(c.offset_ms.lo..=c.offset_ms.hi),
+                rng.gen_range(c.drift_ppm.lo..=c.drift_ppm.hi) as f64,
+            ),
+            _ => (0, 0.0),
+        };
+        clocks.insert(node, params);
+    }
+    clocks
+}
+
+fn madsim_config(scenario: &Scenario) -> madsim::Config {
+    let mut config = madsim::Config::default();
+    let lat = scenario.network.latency_ms;
+    config.net.send_latency = Duration::from_millis(lat.lo)..Duration::from_millis(lat.hi) + Duration::from_micros(1);
+    config.net.packet_loss_rate = scenario.network.loss;
+    config
+}
+
+/// Runs `scenario` with `seed`.
+pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
+    let clock_params = initial_clocks(scenario, seed);
+    let rt = Runtime::with_seed_and_config(seed, madsim_config(scenario));
+    let sc = scenario.clone();
+    let (events, messages) = rt.block_on(async move {
+        let clocks = clock_params.iter().map(|(n, &(o, d))| (*n, Clock::new(o, d))).collect();
+        let world = Arc::new(World::new(sc, seed, clocks));
+        for (&node, &(offset_ms, drift_ppm)) in &clock_params {
+            world.record(Some(node), EventKind::ClockInit { offset_ms, drift_ppm });
+        }
+        start_nodes(&world);
+        schedule_faults(&world);
+        let limit = Duration::from_millis(world.scenario.duration_ms);
+        let _ = madsim::time::timeout(limit, world.all_done.notified()).await;
+        let clients_done = world.state().done.len();
+        world.record(None, EventKind::End { clients_done });
+        let events = world.close();
+        let messages = NetSim::current().stat().msg_count;
+        let handle = Handle::current();
+        let ids: Vec<_> = world.state().ids.values().copied().collect();
+        for id in ids {
+            handle.kill(id);
+        }
+        if let Some(n) = world.state().nemesis.take() {
+            handle.kill(n.id());
+        }
+        madsim::time::sleep(Duration::from_millis(1)).await;
+        (events, messages)
+    });
+    let check = oracle::check(&events, scenario);
+    let sim_us = events.last().map_or(0, |e| e.t_us);
+    let history = History { events };
+    let hash = history.hash();
+    Outcome {
+        seed,
+        stats: Stats { events: history.events.len(), messages, sim_us },
+        check,
+        history,
+        hash,
+    }
+}
+
+fn start_nodes(world: &Arc<World>) {
+    let handle = Handle::current();
+    let nemesis = handle
+        .create_node()
+        .name("nemesis")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 9, 1)))
+        .build();
+    world.state().nemesis = Some(nemesis);
+    for node in world.scenario.node_refs() {
+        let w = world.clone();
+        let builder = handle.create_node().name(node.to_string()).ip(ip_of(node));
+        let h = match node {
+            NodeRef::Redis(i) => builder.init(move || node::redis_process(w.clone(), i)).build(),
+            NodeRef::Client(i) => builder.init(move || client::client_process(w.clone(), i)).build(),
+            NodeRef::Resource => builder.init(move || resource::resource_process(w.clone())).build(),
+        };
+        world.state().ids.insert(node, h.id());
+    }
+}
+
+fn schedule_faults(world: &Arc<World>) {
+    for spec in &world.scenario.faults {
+        if let When::At { at_ms } = spec.when {
+            fault::schedule(world, spec.clone(), None, Duration::from_millis(at_ms.max(1)));
+        }
+    }
+    let w = world.clone();
+    fault::run_later(world, Duration::from_millis(world.scenario.heal_ms()), move || fault::heal_all(&w));
+}
