@@ -115,8 +115,10 @@ pub struct LockConfig {
 
 impl LockConfig {
     /// The defaults for `algorithm`, taken from the library most users run
-    /// (see GROUND-TRUTH.md): the distlock page for set-nx-px, redlock-py for
-    /// Redlock (3 tries, 200 ms), Redisson for the watchdog (30 s, 10 s).
+    /// (see GROUND-TRUTH.md): the distlock page for set-nx-px (random value,
+    /// `SET NX PX`, compare-and-delete release), redlock-py for Redlock
+    /// (3 tries, 200 ms), Redisson for the watchdog (30 s, 10 s). The three
+    /// SETNX-era recipes release with a plain `DEL`, as their sources do.
     pub fn defaults(algorithm: Algorithm) -> LockConfig {
         let ttl_ms = match algorithm {
             Algorithm::Watchdog => 30_000,
@@ -128,7 +130,10 @@ impl LockConfig {
             key: "lock".into(),
             fence_key: "lock:fence".into(),
             ttl_ms,
-            release: Release::Lua,
+            release: match algorithm {
+                Algorithm::Setnx | Algorithm::SetnxExpire | Algorithm::SetnxGetset => Release::Del,
+                _ => Release::Lua,
+            },
             validity_check: algorithm == Algorithm::Redlock,
             retry_count: 3,
             retry_delay_ms: 200,
@@ -145,5 +150,61 @@ impl LockConfig {
             script_release: None,
             script_renew: None,
         }
+    }
+
+    /// Checks the combinations the algorithms cannot honour, so that a
+    /// scenario never silently ignores a field. The scenario parser reports
+    /// the message against the `[lock]` table.
+    pub fn validate(&self) -> Result<(), String> {
+        use Algorithm::*;
+        let alg = self.algorithm;
+        let only = |field: &str, set: bool, allowed: &[Algorithm]| -> Result<(), String> {
+            if set && !allowed.contains(&alg) {
+                let names: Vec<&str> = allowed.iter().map(|a| a.name()).collect();
+                return Err(format!(
+                    "`{field}` has no effect with algorithm `{}` (only {})",
+                    alg.name(),
+                    names.join(", ")
+                ));
+            }
+            Ok(())
+        };
+        if self.ttl_ms == 0 && alg != Setnx {
+            return Err("`ttl_ms` must be positive".into());
+        }
+        if self.fencing && alg == Redlock {
+            return Err(
+                "`fencing` is impossible with redlock: N independent counters give no \
+                        monotonic token (Kleppmann 2016)"
+                    .into(),
+            );
+        }
+        only("stale_recovery", self.stale_recovery, &[Setnx])?;
+        only("sequential", self.sequential, &[Redlock])?;
+        only("reentrant_depth", self.reentrant_depth != 1, &[Watchdog])?;
+        if self.reentrant_depth == 0 {
+            return Err("`reentrant_depth` must be at least 1".into());
+        }
+        only(
+            "script_acquire",
+            self.script_acquire.is_some(),
+            &[SetNxPx, Watchdog, Redlock],
+        )?;
+        only(
+            "script_renew",
+            self.script_renew.is_some(),
+            &[Watchdog, Redlock],
+        )?;
+        let release_script_used = matches!(alg, Watchdog) || self.release == Release::Lua;
+        if self.script_release.is_some() && !release_script_used {
+            return Err("`script_release` needs `release = \"lua\"`".into());
+        }
+        if alg == Watchdog && self.renew_every_ms == 0 {
+            return Err("`renew_every_ms` must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.drift_factor) {
+            return Err("`drift_factor` must be in [0, 1)".into());
+        }
+        Ok(())
     }
 }

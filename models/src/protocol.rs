@@ -206,7 +206,10 @@ mod tests {
         let arr = Reply::Array(Some(vec![Reply::Int(1), Reply::nil()]));
         assert_eq!(arr.to_resp(), b"*2\r\n:1\r\n$-1\r\n");
         assert_eq!(Reply::Array(None).to_resp(), b"*-1\r\n");
-        assert_eq!(Reply::error("ERR syntax error").to_resp(), b"-ERR syntax error\r\n");
+        assert_eq!(
+            Reply::error("ERR syntax error").to_resp(),
+            b"-ERR syntax error\r\n"
+        );
     }
 
     #[test]

@@ -37,15 +37,7 @@ impl SetNxPx {
             (None, false) => None,
         };
         let cmd = match script {
-            Some(src) => argv([
-                "EVAL",
-                src,
-                "2",
-                &cfg.key,
-                &cfg.fence_key,
-                value,
-                &ttl,
-            ]),
+            Some(src) => argv(["EVAL", src, "2", &cfg.key, &cfg.fence_key, value, &ttl]),
             None => argv(["SET", &cfg.key, value, "NX", "PX", &ttl]),
         };
         match env.call(0, cmd, cfg.request_timeout_ms).await {
@@ -114,14 +106,200 @@ pub async fn release_single<E: Env>(
             deleted(env.call(node, cmd, timeout).await)
         }
         Release::Del => deleted(env.call(node, argv(["DEL", &cfg.key]), timeout).await),
-        Release::GetThenDel => {
-            match env.call(node, argv(["GET", &cfg.key]), timeout).await {
-                Ok(Reply::Bulk(Some(v))) if v == lease.value => {
-                    deleted(env.call(node, argv(["DEL", &cfg.key]), timeout).await)
-                }
-                Ok(_) => ReleaseOutcome::NotHeld,
-                Err(_) => ReleaseOutcome::Unknown,
+        Release::GetThenDel => match env.call(node, argv(["GET", &cfg.key]), timeout).await {
+            Ok(Reply::Bulk(Some(v))) if v == lease.value => {
+                deleted(env.call(node, argv(["DEL", &cfg.key]), timeout).await)
             }
+            Ok(_) => ReleaseOutcome::NotHeld,
+            Err(_) => ReleaseOutcome::Unknown,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Algorithm;
+    use crate::env::CallError;
+    use crate::scripted::ScriptedEnv;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    type Key = Rc<RefCell<Option<Vec<u8>>>>;
+
+    fn cfg() -> LockConfig {
+        LockConfig::defaults(Algorithm::SetNxPx)
+    }
+
+    /// One key, no expiry modelled: SET NX PX, GET, DEL, the release and
+    /// fenced-acquire scripts (told apart by the test's own sources).
+    fn store(key: Key) -> ScriptedEnv {
+        let env = ScriptedEnv::new(1, 3, move |_, a, _| {
+            let mut k = key.borrow_mut();
+            let src = a.get(1).map(|s| s.as_slice()).unwrap_or_default();
+            Ok(match a[0].as_slice() {
+                b"SET" if k.is_none() => {
+                    *k = Some(a[2].clone());
+                    Reply::ok()
+                }
+                b"SET" => Reply::nil(),
+                b"GET" => Reply::Bulk(k.clone()),
+                b"DEL" => Reply::Int(k.take().is_some() as i64),
+                b"EVAL" if src == RELEASE_SCRIPT.as_bytes() => {
+                    if k.as_deref() == Some(a[4].as_slice()) {
+                        *k = None;
+                        Reply::Int(1)
+                    } else {
+                        Reply::Int(0)
+                    }
+                }
+                b"EVAL" if src == FENCED_ACQUIRE_SCRIPT.as_bytes() && k.is_none() => {
+                    *k = Some(a[5].clone());
+                    Reply::Int(17)
+                }
+                b"EVAL" => Reply::nil(),
+                _ => Reply::error("ERR unexpected"),
+            })
+        });
+        env.label(RELEASE_SCRIPT, "release");
+        env.label(FENCED_ACQUIRE_SCRIPT, "fenced");
+        env
+    }
+
+    #[test]
+    fn defaults_are_the_distlock_page() {
+        let c = cfg();
+        assert_eq!(c.release, Release::Lua);
+        assert!(!c.fencing && c.script_acquire.is_none() && !c.validity_check);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn acquire_is_set_nx_px_with_a_random_value_and_mono_deadline() {
+        let key: Key = Rc::new(RefCell::new(None));
+        let env = store(key.clone()).with_latency(7);
+        env.block_on(env.sleep(100));
+        let mut lock = SetNxPx::new(cfg());
+        let lease = env.block_on(lock.acquire(&env)).unwrap();
+        let v = String::from_utf8(lease.value.clone()).unwrap();
+        assert_eq!(v.len(), 32);
+        assert!(v.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(env.summary(), vec![format!("0 SET lock {v} NX PX 10000")]);
+        assert_eq!(
+            lease.deadline,
+            Some(Deadline::Mono(100 + 10_000)),
+            "from the send, not the reply"
+        );
+        assert_eq!(lease.fencing_token, None);
+        assert_eq!(
+            env.block_on(lock.release(&env, &lease)),
+            ReleaseOutcome::Released
+        );
+        assert_eq!(env.summary()[1], format!("0 EVAL <release> 1 lock {v}"));
+        assert!(key.borrow().is_none());
+    }
+
+    #[test]
+    fn busy_lock_retries_with_delays_in_range() {
+        let key: Key = Rc::new(RefCell::new(Some(b"other".to_vec())));
+        let env = store(key);
+        let mut c = cfg();
+        c.retry_count = 6;
+        assert_eq!(
+            env.block_on(SetNxPx::new(c).acquire(&env)),
+            Err(AcquireError::Busy)
+        );
+        assert_eq!(env.sent().len(), 6);
+        let sleeps = env.sleeps();
+        assert_eq!(sleeps.len(), 5);
+        assert!(
+            sleeps.iter().all(|&(_, ms)| (200..=300).contains(&ms)),
+            "{sleeps:?}"
+        );
+    }
+
+    #[test]
+    fn releasing_a_stolen_lock_per_release_mode() {
+        let key: Key = Rc::new(RefCell::new(None));
+        let env = store(key.clone());
+        let lease = env.block_on(SetNxPx::new(cfg()).acquire(&env)).unwrap();
+        for (release, outcome, deleted) in [
+            (Release::Lua, ReleaseOutcome::NotHeld, false),
+            (Release::GetThenDel, ReleaseOutcome::NotHeld, false),
+            (Release::Del, ReleaseOutcome::Released, true),
+        ] {
+            *key.borrow_mut() = Some(b"successor".to_vec());
+            let mut c = cfg();
+            c.release = release;
+            assert_eq!(
+                env.block_on(SetNxPx::new(c).release(&env, &lease)),
+                outcome,
+                "{release:?}"
+            );
+            assert_eq!(key.borrow().is_none(), deleted, "{release:?}");
         }
+    }
+
+    #[test]
+    fn get_then_del_deletes_a_lock_taken_between_its_two_commands() {
+        // Row 5: GET sees our value; before DEL arrives the key expired and
+        // B took it; the DEL removes B's lock.
+        let key: Key = Rc::new(RefCell::new(None));
+        let k = key.clone();
+        let env = ScriptedEnv::new(1, 3, move |_, a, _| {
+            let mut k = k.borrow_mut();
+            Ok(match a[0].as_slice() {
+                b"SET" => {
+                    *k = Some(a[2].clone());
+                    Reply::ok()
+                }
+                b"GET" => {
+                    let mine = k.clone();
+                    *k = Some(b"B".to_vec());
+                    Reply::Bulk(mine)
+                }
+                _ => Reply::Int(k.take().is_some() as i64),
+            })
+        });
+        let mut c = cfg();
+        c.release = Release::GetThenDel;
+        let mut lock = SetNxPx::new(c);
+        let lease = env.block_on(lock.acquire(&env)).unwrap();
+        assert_eq!(
+            env.block_on(lock.release(&env, &lease)),
+            ReleaseOutcome::Released
+        );
+        assert_eq!(
+            env.summary()[1..],
+            ["0 GET lock".to_string(), "0 DEL lock".to_string()]
+        );
+        assert!(key.borrow().is_none(), "B's lock is gone");
+    }
+
+    #[test]
+    fn fencing_uses_one_script_for_the_grant_and_the_token() {
+        let key: Key = Rc::new(RefCell::new(None));
+        let env = store(key);
+        let mut c = cfg();
+        c.fencing = true;
+        let lease = env.block_on(SetNxPx::new(c).acquire(&env)).unwrap();
+        let v = String::from_utf8(lease.value.clone()).unwrap();
+        assert_eq!(
+            env.summary(),
+            vec![format!("0 EVAL <fenced> 2 lock lock:fence {v} 10000")]
+        );
+        assert_eq!(lease.fencing_token, Some(17));
+    }
+
+    #[test]
+    fn a_timed_out_set_is_not_a_grant() {
+        let env = ScriptedEnv::new(1, 3, |_, _, _| Err(CallError::Timeout));
+        let mut c = cfg();
+        c.retry_count = 2;
+        assert_eq!(
+            env.block_on(SetNxPx::new(c).acquire(&env)),
+            Err(AcquireError::Busy)
+        );
+        assert_eq!(env.now(), 50 + env.sleeps()[0].1 + 50);
     }
 }

@@ -1,0 +1,231 @@
+//! Redlock over N independent masters.
+//!
+//! Source: the Redis distlock page, redis.io/docs/manual/patterns/distributed-locks,
+//! section "The Redlock algorithm", with the arithmetic of node-redlock
+//! (drift = `round(drift_factor * ttl) + 2` ms) and redlock-py.
+//!
+//! 1. Draw one random value for the whole acquire (the libraries reuse it
+//!    across retries) and read the monotonic clock: `start`.
+//! 2. `SET key value NX PX ttl` on every node (`env.nodes()`), each bounded
+//!    by `request_timeout_ms` (small compared with the TTL). In parallel
+//!    ([`join_all`], node-redlock, redsync), or one after another with
+//!    `sequential = true` (redlock-py, redlock-rb). A timeout or an error
+//!    counts as a refusal.
+//! 3. `elapsed = now - start`; `validity = ttl - elapsed - drift`. The lock is
+//!    acquired iff at least `N/2 + 1` nodes granted it and `validity > 0`.
+//!    With `validity_check = false` the validity is not re-checked, as in
+//!    node-redlock #296 (a quorum whose validity already ran out still counts
+//!    as a grant). The lease deadline is `Mono(start + ttl - drift)`.
+//! 4. On failure, unlock on *all* nodes (the release, below), sleep
+//!    `retry_delay_ms + random(0..=retry_jitter_ms)` and retry, `retry_count`
+//!    attempts in all.
+//!
+//! Release: the configured release on every node (default the distlock
+//! compare-and-delete script, [`RELEASE_SCRIPT`]; `script_release` replaces
+//! it: KEYS\[1\] = key, ARGV\[1\] = value, returns the number deleted). The
+//! outcome is `Released` when a majority deleted.
+//!
+//! Extension ([`Redlock::extend`]): the compare-and-extend script
+//! [`EXTEND_SCRIPT`] (`script_renew` replaces it: KEYS\[1\] = key, ARGV\[1\] =
+//! value, ARGV\[2\] = new ttl ms, returns 1 when extended) on every node; it
+//! succeeds on a majority with a fresh positive validity and notes
+//! `Note::Extended`.
+//!
+//! `script_acquire` replaces the per-node `SET NX PX` with `EVAL script 2
+//! key fence_key value ttl` (the set-nx-px contract: KEYS\[1\] = key,
+//! KEYS\[2\] = fence key, ARGV\[1\] = value, ARGV\[2\] = ttl ms; nil, false,
+//! `0` or an error = refused). No fencing token: N independent counters make
+//! no monotonic token (Kleppmann 2016), and [`LockConfig::validate`]
+//! rejects `fencing = true`.
+
+use crate::config::LockConfig;
+use crate::env::{Env, Note};
+use crate::join::join_all;
+use crate::lock::{
+    attempts, retry_pause, AcquireError, Deadline, Lease, LockAlgorithm, ReleaseOutcome,
+};
+use crate::protocol::{argv, Reply};
+use crate::set_nx_px::release_single;
+pub use crate::set_nx_px::RELEASE_SCRIPT;
+use std::future::Future;
+
+/// The distlock page's extend script (as node-redlock and redsync ship it).
+pub const EXTEND_SCRIPT: &str = "if redis.call(\"get\",KEYS[1]) == ARGV[1] then\n    return redis.call(\"pexpire\",KEYS[1],ARGV[2])\nelse\n    return 0\nend";
+
+/// The Redlock lock of one client.
+#[derive(Clone, Debug)]
+pub struct Redlock {
+    cfg: LockConfig,
+}
+
+/// `N/2 + 1`.
+pub fn quorum(nodes: usize) -> usize {
+    nodes / 2 + 1
+}
+
+/// node-redlock's clock drift allowance: `round(drift_factor * ttl) + 2` ms.
+pub fn drift_ms(ttl_ms: u64, drift_factor: f64) -> u64 {
+    (drift_factor * ttl_ms as f64).round() as u64 + 2
+}
+
+/// `ttl - elapsed - drift`, in ms (negative when already over).
+pub fn validity_ms(ttl_ms: u64, elapsed_ms: u64, drift_ms: u64) -> i64 {
+    ttl_ms as i64 - elapsed_ms as i64 - drift_ms as i64
+}
+
+/// Runs `f(node)` for every node, all at once or one after another.
+async fn each_node<T, Fut: Future<Output = T>>(
+    nodes: usize,
+    sequential: bool,
+    f: impl Fn(usize) -> Fut,
+) -> Vec<T> {
+    if sequential {
+        let mut out = Vec::with_capacity(nodes);
+        for node in 0..nodes {
+            out.push(f(node).await);
+        }
+        out
+    } else {
+        join_all((0..nodes).map(f).collect()).await
+    }
+}
+
+impl Redlock {
+    pub fn new(cfg: LockConfig) -> Redlock {
+        Redlock { cfg }
+    }
+
+    /// Whether a majority result still has time left (or is not checked).
+    fn valid(&self, granted: usize, nodes: usize, validity: i64) -> bool {
+        granted >= quorum(nodes) && (validity > 0 || !self.cfg.validity_check)
+    }
+
+    async fn lock_node<E: Env>(&self, env: &E, node: usize, value: &str) -> bool {
+        let cfg = &self.cfg;
+        let ttl = cfg.ttl_ms.to_string();
+        let cmd = match &cfg.script_acquire {
+            Some(src) => argv(["EVAL", src, "2", &cfg.key, &cfg.fence_key, value, &ttl]),
+            None => argv(["SET", &cfg.key, value, "NX", "PX", &ttl]),
+        };
+        match env.call(node, cmd, cfg.request_timeout_ms).await {
+            Ok(Reply::Int(0)) | Ok(Reply::Error(_)) | Err(_) => false,
+            Ok(r) => !r.is_nil(),
+        }
+    }
+
+    /// The configured release on every node; how many deleted the lock,
+    /// and how many gave no answer.
+    async fn unlock_all<E: Env>(&self, env: &E, lease: &Lease) -> (usize, usize) {
+        let outcomes = each_node(env.nodes(), self.cfg.sequential, |node| {
+            release_single(env, &self.cfg, node, lease)
+        })
+        .await;
+        let released = outcomes
+            .iter()
+            .filter(|o| **o == ReleaseOutcome::Released)
+            .count();
+        let unknown = outcomes
+            .iter()
+            .filter(|o| **o == ReleaseOutcome::Unknown)
+            .count();
+        (released, unknown)
+    }
+
+    /// Extends `lease` to `ttl_ms` from now on a majority with the
+    /// compare-and-extend script. `None` if that failed (the old lease
+    /// stands until its own deadline; nothing is unlocked).
+    pub async fn extend<E: Env>(&mut self, env: &E, lease: &Lease, ttl_ms: u64) -> Option<Lease> {
+        let cfg = &self.cfg;
+        let src = cfg.script_renew.as_deref().unwrap_or(EXTEND_SCRIPT);
+        let ttl = ttl_ms.to_string();
+        let start = env.mono_ms();
+        let replies = each_node(env.nodes(), cfg.sequential, |node| {
+            let cmd = argv([
+                b"EVAL".as_slice(),
+                src.as_bytes(),
+                b"1",
+                cfg.key.as_bytes(),
+                &lease.value,
+                ttl.as_bytes(),
+            ]);
+            env.call(node, cmd, cfg.request_timeout_ms)
+        })
+        .await;
+        let extended: Vec<usize> = (0..replies.len())
+            .filter(|&i| matches!(replies[i], Ok(Reply::Int(n)) if n > 0))
+            .collect();
+        let drift = drift_ms(ttl_ms, cfg.drift_factor);
+        let validity = validity_ms(ttl_ms, env.mono_ms() - start, drift);
+        env.note(Note::Info(format!(
+            "redlock extend: {}/{} extended, validity {validity} ms",
+            extended.len(),
+            replies.len()
+        )));
+        if !self.valid(extended.len(), replies.len(), validity) {
+            return None;
+        }
+        let deadline = Deadline::Mono(start + ttl_ms.saturating_sub(drift));
+        env.note(Note::Extended { deadline });
+        Some(Lease {
+            value: lease.value.clone(),
+            fencing_token: None,
+            deadline: Some(deadline),
+            nodes: extended,
+        })
+    }
+}
+
+impl LockAlgorithm for Redlock {
+    async fn acquire<E: Env>(&mut self, env: &E) -> Result<Lease, AcquireError> {
+        let cfg = &self.cfg;
+        let nodes = env.nodes();
+        let drift = drift_ms(cfg.ttl_ms, cfg.drift_factor);
+        let value = env.random_token();
+        let n = attempts(cfg);
+        for attempt in 0..n {
+            let start = env.mono_ms();
+            let grants = each_node(nodes, cfg.sequential, |node| {
+                self.lock_node(env, node, &value)
+            })
+            .await;
+            let granted: Vec<usize> = (0..nodes).filter(|&i| grants[i]).collect();
+            let validity = validity_ms(cfg.ttl_ms, env.mono_ms() - start, drift);
+            let ok = self.valid(granted.len(), nodes, validity);
+            env.note(Note::Info(format!(
+                "redlock: {}/{nodes} granted (quorum {}), validity {validity} ms{}",
+                granted.len(),
+                quorum(nodes),
+                if ok { "" } else { ": failed" }
+            )));
+            let lease = Lease {
+                value: value.clone().into_bytes(),
+                fencing_token: None,
+                deadline: Some(Deadline::Mono(start + cfg.ttl_ms.saturating_sub(drift))),
+                nodes: granted,
+            };
+            if ok {
+                return Ok(lease);
+            }
+            self.unlock_all(env, &lease).await;
+            if attempt + 1 < n {
+                retry_pause(env, cfg).await;
+            }
+        }
+        Err(AcquireError::Busy)
+    }
+
+    async fn release<E: Env>(&mut self, env: &E, lease: &Lease) -> ReleaseOutcome {
+        let nodes = env.nodes();
+        let (released, unknown) = self.unlock_all(env, lease).await;
+        if released >= quorum(nodes) {
+            ReleaseOutcome::Released
+        } else if released + unknown >= quorum(nodes) {
+            ReleaseOutcome::Unknown
+        } else {
+            ReleaseOutcome::NotHeld
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
