@@ -17,6 +17,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, worst first (the order of the scenario format's docs).
+    pub const ALL: [Verdict; 3] = [Verdict::Violation, Verdict::Liveness, Verdict::Safe];
+
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Safe => "safe",
@@ -60,6 +63,20 @@ pub enum Topology {
     Sentinel,
 }
 
+impl Topology {
+    /// Every topology, in the order of the scenario format's docs.
+    pub const ALL: [Topology; 3] = [Topology::Single, Topology::Independent, Topology::Sentinel];
+
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::Single => "single",
+            Topology::Independent => "independent",
+            Topology::Sentinel => "sentinel",
+        }
+    }
+}
+
 /// What a node writes to its disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -71,6 +88,14 @@ pub enum Persistence {
 }
 
 impl Persistence {
+    /// Every mode, from least to most durable.
+    pub const ALL: [Persistence; 4] = [
+        Persistence::None,
+        Persistence::Rdb,
+        Persistence::AofEverysec,
+        Persistence::AofAlways,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Persistence::None => "none",
