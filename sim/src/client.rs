@@ -15,7 +15,8 @@ use crate::scenario::{NodeRef, Topology};
 use crate::world::World;
 use locksim_models::protocol::argv_display;
 use locksim_models::{
-    AcquireError, AnyLock, Argv, CallError, Deadline, Env, Lease, LocalTask, LockAlgorithm, Note, Reply, TaskHandle,
+    AcquireError, AnyLock, Argv, CallError, Deadline, Env, Lease, LocalTask, LockAlgorithm, Note,
+    Reply, TaskHandle,
 };
 use madsim::net::Endpoint;
 use std::future::Future;
@@ -54,7 +55,12 @@ impl SimEnv {
     }
 
     /// A resource operation; `None` if it got no answer in time.
-    async fn resource(&self, op: ResourceOp, session: u64, token: Option<i64>) -> Option<WriteOutcome> {
+    async fn resource(
+        &self,
+        op: ResourceOp,
+        session: u64,
+        token: Option<i64>,
+    ) -> Option<WriteOutcome> {
         let req = Request {
             id: self.world.next_id(),
             client: self.client,
@@ -78,21 +84,53 @@ impl Env for SimEnv {
         }
     }
 
-    fn call(&self, node: usize, argv: Argv, timeout_ms: u64) -> impl Future<Output = Result<Reply, CallError>> {
+    fn call(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<Reply, CallError>> {
         async move {
             let target = self.redis_target(node);
-            let NodeRef::Redis(node_idx) = target else { unreachable!("redis targets are redis nodes") };
+            let NodeRef::Redis(node_idx) = target else {
+                unreachable!("redis targets are redis nodes")
+            };
             let id = self.world.next_id();
             let cmd = argv_display(&argv);
-            self.world.record(Some(self.me()), EventKind::CallInvoke { client: self.client, node: node_idx, id, cmd });
-            let req = Request { id, client: self.client, body: Body::Redis(argv) };
+            self.world.record(
+                Some(self.me()),
+                EventKind::CallInvoke {
+                    client: self.client,
+                    node: node_idx,
+                    id,
+                    cmd,
+                },
+            );
+            let req = Request {
+                id,
+                client: self.client,
+                body: Body::Redis(argv),
+            };
             let timeout = self.world.true_duration(self.me(), timeout_ms);
             let got = call(&self.ep, addr_of(target), req, timeout).await;
             let (end, result) = match got {
-                Some(Response::Redis(r)) => (CallEnd::Ok { reply: reply_display(&r) }, Ok(r)),
+                Some(Response::Redis(r)) => (
+                    CallEnd::Ok {
+                        reply: reply_display(&r),
+                    },
+                    Ok(r),
+                ),
                 _ => (CallEnd::Timeout, Err(CallError::Timeout)),
             };
-            self.world.record(Some(self.me()), EventKind::CallDone { client: self.client, node: node_idx, id, end });
+            self.world.record(
+                Some(self.me()),
+                EventKind::CallDone {
+                    client: self.client,
+                    node: node_idx,
+                    id,
+                    end,
+                },
+            );
             result
         }
     }
@@ -122,8 +160,14 @@ impl Env for SimEnv {
         let client = self.client;
         let kind = match note {
             Note::Extended { deadline } => EventKind::Extended { client, deadline },
-            Note::Renewed { ok } => EventKind::Note { client, text: format!("renewal {}", if ok { "ok" } else { "failed" }) },
-            Note::WatchdogStopped => EventKind::Note { client, text: "watchdog stopped".into() },
+            Note::Renewed { ok } => EventKind::Note {
+                client,
+                text: format!("renewal {}", if ok { "ok" } else { "failed" }),
+            },
+            Note::WatchdogStopped => EventKind::Note {
+                client,
+                text: "watchdog stopped".into(),
+            },
             Note::Info(text) => EventKind::Note { client, text },
         };
         self.world.record(Some(self.me()), kind);
@@ -141,10 +185,22 @@ fn deadline_passed(env: &SimEnv, deadline: Deadline) -> bool {
 /// The process of `client-<client>`: the init task of its madsim node.
 pub async fn client_process(world: Arc<World>, client: usize) {
     let me = NodeRef::Client(client);
-    let restart = world.state().history.iter().any(|e| matches!(e.kind, EventKind::NodeUp { node, .. } if node == me));
+    let restart = world
+        .state()
+        .history
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::NodeUp { node, .. } if node == me));
     world.record(Some(me), EventKind::NodeUp { node: me, restart });
-    let ep = Rc::new(Endpoint::bind(addr_of(me)).await.expect("client binds its port"));
-    let env = SimEnv { world: world.clone(), client, ep };
+    let ep = Rc::new(
+        Endpoint::bind(addr_of(me))
+            .await
+            .expect("client binds its port"),
+    );
+    let env = SimEnv {
+        world: world.clone(),
+        client,
+        ep,
+    };
     let cfg = world.scenario.lock.clone();
     let clients = &world.scenario.clients;
     let mut lock = AnyLock::new(cfg.clone()).expect("the parser admits only built algorithms");
@@ -169,7 +225,13 @@ pub async fn client_process(world: Arc<World>, client: usize) {
         if cfg.validity_check && lease.deadline.is_some_and(|d| deadline_passed(&env, d)) {
             world.record(Some(me), EventKind::AcquireLate { client });
             let outcome = lock.release(&env, &lease).await;
-            world.record(Some(me), EventKind::ReleaseDone { client, outcome: format!("{outcome:?}") });
+            world.record(
+                Some(me),
+                EventKind::ReleaseDone {
+                    client,
+                    outcome: format!("{outcome:?}"),
+                },
+            );
             env.sleep(cfg.retry_delay_ms).await;
             continue;
         }
@@ -187,8 +249,16 @@ pub async fn client_process(world: Arc<World>, client: usize) {
         critical_section(&env, &lease).await;
         world.record(Some(me), EventKind::ReleaseInvoke { client });
         let outcome = lock.release(&env, &lease).await;
-        world.record(Some(me), EventKind::ReleaseDone { client, outcome: format!("{outcome:?}") });
+        world.record(
+            Some(me),
+            EventKind::ReleaseDone {
+                client,
+                outcome: format!("{outcome:?}"),
+            },
+        );
         world.cycle_done(client);
+        let think_ms = env.random_range(clients.think_ms.lo, clients.think_ms.hi);
+        env.sleep(think_ms).await;
     }
     world.record(Some(me), EventKind::ClientDone { client });
     world.client_finished(client);

@@ -140,7 +140,12 @@ impl Clock {
         self.first_true_us(from_true_us, wall_ms as f64 * 1000.0, |s| s.wall_us)
     }
 
-    fn first_true_us(&self, from_true_us: u64, target_us: f64, read: impl Fn(&Segment) -> f64) -> u64 {
+    fn first_true_us(
+        &self,
+        from_true_us: u64,
+        target_us: f64,
+        read: impl Fn(&Segment) -> f64,
+    ) -> u64 {
         let n = self.segments.len();
         for i in 0..n {
             let s = &self.segments[i];
@@ -186,7 +191,10 @@ mod tests {
         assert_eq!(c.true_us_when_wall(WALL_EPOCH_MS + 5_000, 0), 2_000_000);
         assert_eq!(c.true_us_when_wall(WALL_EPOCH_MS + 1_000, 0), 1_000_000);
         // monotonic is unaffected by the jump.
-        assert_eq!(c.true_us_when_mono(MONO_EPOCH_MS as u64 + 5_000, 0), 5_000_000);
+        assert_eq!(
+            c.true_us_when_mono(MONO_EPOCH_MS as u64 + 5_000, 0),
+            5_000_000
+        );
         let mut b = Clock::new(0, 0.0);
         b.apply(1_000_000, ClockChange::Jump { by_ms: -5_000 });
         assert_eq!(b.true_us_when_wall(WALL_EPOCH_MS + 2_000, 0), 7_000_000);

@@ -28,7 +28,11 @@ pub fn schedule(world: &Arc<World>, spec: FaultSpec, cause: Option<Trigger>, del
 
 /// Runs `f` on the nemesis node after `delay` of true time.
 pub fn run_later(world: &Arc<World>, delay: Duration, f: impl FnOnce() + Send + 'static) {
-    let nemesis = world.state().nemesis.clone().expect("the nemesis node exists");
+    let nemesis = world
+        .state()
+        .nemesis
+        .clone()
+        .expect("the nemesis node exists");
     nemesis.spawn(async move {
         madsim::time::sleep(delay).await;
         f();
@@ -41,7 +45,13 @@ pub fn inject(world: &Arc<World>, fault: &Fault, cause: Option<Trigger>) {
     if world.now_us() >= world.scenario.heal_ms() * 1000 {
         return;
     }
-    world.record(None, EventKind::FaultInjected { fault: fault.clone(), cause });
+    world.record(
+        None,
+        EventKind::FaultInjected {
+            fault: fault.clone(),
+            cause,
+        },
+    );
     match *fault {
         Fault::Pause { node, for_ms } => pause(world, node, for_ms),
         Fault::Kill { node, for_ms } => crash(world, node, for_ms, false),
@@ -53,7 +63,9 @@ pub fn inject(world: &Arc<World>, fault: &Fault, cause: Option<Trigger>) {
             partition(world, groups);
             if let Some(ms) = for_ms {
                 let w = world.clone();
-                run_later(world, Duration::from_millis(ms), move || heal_partitions(&w));
+                run_later(world, Duration::from_millis(ms), move || {
+                    heal_partitions(&w)
+                });
             }
         }
         Fault::Heal => heal_partitions(world),
@@ -84,7 +96,12 @@ fn pause(world: &Arc<World>, node: NodeRef, for_ms: u64) {
 fn resume(world: &Arc<World>, node: NodeRef, for_ms: u64) {
     world.state().paused.remove(&node);
     Handle::current().resume(world.node_id(node));
-    world.record(None, EventKind::FaultHealed { fault: Fault::Pause { node, for_ms } });
+    world.record(
+        None,
+        EventKind::FaultHealed {
+            fault: Fault::Pause { node, for_ms },
+        },
+    );
 }
 
 /// Crashes `node`: its process and volatile state are gone; a Redis node's
@@ -112,7 +129,9 @@ fn crash(world: &Arc<World>, node: NodeRef, for_ms: Option<u64>, power_loss: boo
         restart(world, node);
     } else {
         let w = world.clone();
-        run_later(world, Duration::from_millis(down_ms), move || restart(&w, node));
+        run_later(world, Duration::from_millis(down_ms), move || {
+            restart(&w, node)
+        });
     }
 }
 

@@ -36,9 +36,15 @@ pub enum CallEnd {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum EventKind {
     /// A node's clock at the start of the run.
-    ClockInit { offset_ms: i64, drift_ppm: f64 },
+    ClockInit {
+        offset_ms: i64,
+        drift_ppm: f64,
+    },
     /// A client starts an acquire (cycle is 0-based).
-    AcquireInvoke { client: usize, cycle: u32 },
+    AcquireInvoke {
+        client: usize,
+        cycle: u32,
+    },
     /// The acquire returned success; `deadline` is the validity the
     /// algorithm computed on the client's clock.
     AcquireOk {
@@ -50,54 +56,131 @@ pub enum EventKind {
         nodes: Vec<usize>,
     },
     /// The acquire gave up after its retries.
-    AcquireFail { client: usize, reason: String },
+    AcquireFail {
+        client: usize,
+        reason: String,
+    },
     /// `validity_check`: the deadline had passed when the reply arrived, so
     /// the client treats the acquire as failed and releases.
-    AcquireLate { client: usize },
+    AcquireLate {
+        client: usize,
+    },
     /// The client starts its release; its lease ends here.
-    ReleaseInvoke { client: usize },
-    ReleaseDone { client: usize, outcome: String },
+    ReleaseInvoke {
+        client: usize,
+    },
+    ReleaseDone {
+        client: usize,
+        outcome: String,
+    },
     /// A client sent a command.
-    CallInvoke { client: usize, node: usize, id: u64, cmd: String },
+    CallInvoke {
+        client: usize,
+        node: usize,
+        id: u64,
+        cmd: String,
+    },
     /// The client got a reply, or gave up waiting.
-    CallDone { client: usize, node: usize, id: u64, end: CallEnd },
+    CallDone {
+        client: usize,
+        node: usize,
+        id: u64,
+        end: CallEnd,
+    },
     /// A Redis node executed a command.
-    Command { node: usize, client: Option<usize>, cmd: String, reply: String },
+    Command {
+        node: usize,
+        client: Option<usize>,
+        cmd: String,
+        reply: String,
+    },
     /// Node `node` accepted client `client`'s write of the lock key.
-    Granted { node: usize, client: usize },
+    Granted {
+        node: usize,
+        client: usize,
+    },
     /// The node's active expiry removed a key.
-    Expired { node: usize, key: String },
+    Expired {
+        node: usize,
+        key: String,
+    },
     /// Persistence: `what` is `write`, `fsync`, `snapshot`, `load`.
-    Disk { node: usize, what: String, detail: String },
+    Disk {
+        node: usize,
+        what: String,
+        detail: String,
+    },
     /// A replica applied the master's stream up to `offset`.
-    Replicated { from: usize, to: usize, offset: u64 },
+    Replicated {
+        from: usize,
+        to: usize,
+        offset: u64,
+    },
     /// Sentinel promoted `node`.
-    Failover { node: usize, old_master: usize },
+    Failover {
+        node: usize,
+        old_master: usize,
+    },
     /// A node changed role (`master`, `replica`).
-    Role { node: usize, role: String },
+    Role {
+        node: usize,
+        role: String,
+    },
     /// A fault was injected; `cause` is the trigger that fired it, if any.
-    FaultInjected { fault: Fault, cause: Option<Trigger> },
+    FaultInjected {
+        fault: Fault,
+        cause: Option<Trigger>,
+    },
     /// A fault was undone (resume, restart, partition healed).
-    FaultHealed { fault: Fault },
+    FaultHealed {
+        fault: Fault,
+    },
     /// A node process started (first boot or restart).
-    NodeUp { node: NodeRef, restart: bool },
+    NodeUp {
+        node: NodeRef,
+        restart: bool,
+    },
     /// A node process stopped (kill, power loss).
-    NodeDown { node: NodeRef },
+    NodeDown {
+        node: NodeRef,
+    },
     /// The resource saw a session begin.
-    ResourceBegin { client: usize, session: u64, token: Option<i64> },
+    ResourceBegin {
+        client: usize,
+        session: u64,
+        token: Option<i64>,
+    },
     /// The resource got a write.
-    ResourceWrite { client: usize, session: u64, token: Option<i64>, outcome: WriteOutcome },
-    ResourceEnd { client: usize, session: u64 },
+    ResourceWrite {
+        client: usize,
+        session: u64,
+        token: Option<i64>,
+        outcome: WriteOutcome,
+    },
+    ResourceEnd {
+        client: usize,
+        session: u64,
+    },
     /// The holder's lease was extended (watchdog renewal, Redlock extend).
-    Extended { client: usize, deadline: Deadline },
+    Extended {
+        client: usize,
+        deadline: Deadline,
+    },
     /// Something the algorithm noted (`renewed`, `watchdog stopped`, ...).
-    Note { client: usize, text: String },
+    Note {
+        client: usize,
+        text: String,
+    },
     /// A client finished all its cycles.
-    ClientDone { client: usize },
+    ClientDone {
+        client: usize,
+    },
     /// Every remaining fault was undone (`heal_at`).
     HealAll,
     /// The run ended.
-    End { clients_done: usize },
+    End {
+        clients_done: usize,
+    },
 }
 
 /// One entry of the history.

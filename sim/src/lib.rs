@@ -5,7 +5,18 @@
 #[cfg(not(madsim))]
 compile_error!("locksim must be built with --cfg madsim (see .cargo/config.toml); an environment RUSTFLAGS, even empty, overrides it: unset RUSTFLAGS");
 
+pub mod cli;
+pub mod client;
 pub mod clock;
+pub mod fault;
 pub mod history;
+pub mod net;
+pub mod node;
+pub mod oracle;
 pub mod redis;
+pub mod report;
+pub mod resource;
+pub mod run;
 pub mod scenario;
+pub mod sweep;
+pub mod world;

@@ -56,7 +56,11 @@ pub enum Body {
     /// A Redis command.
     Redis(Argv),
     /// A resource operation of `session`, carrying the fencing token if any.
-    Resource { op: ResourceOp, session: u64, token: Option<i64> },
+    Resource {
+        op: ResourceOp,
+        session: u64,
+        token: Option<i64>,
+    },
 }
 
 /// A request: `id` tags the reply.
@@ -77,7 +81,12 @@ pub enum Response {
 /// Sends `req` to `dst` and waits for the reply up to `timeout` of true
 /// time. `None` means no reply in time (lost, partitioned, node down or
 /// paused, or merely slow).
-pub async fn call(ep: &Endpoint, dst: SocketAddr, req: Request, timeout: Duration) -> Option<Response> {
+pub async fn call(
+    ep: &Endpoint,
+    dst: SocketAddr,
+    req: Request,
+    timeout: Duration,
+) -> Option<Response> {
     let id = req.id;
     // Lost or clogged sends still return Ok; an Err means our own node is
     // going down, which is a timeout as far as the caller can tell.

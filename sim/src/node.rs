@@ -27,12 +27,16 @@ const HZ_TICK_US: u64 = 100_000;
 /// The server process of `redis-<idx>`: the init task of its madsim node.
 pub async fn redis_process(world: Arc<World>, idx: usize) {
     let me = NodeRef::Redis(idx);
-    let restart = world.state().history.iter().any(|e| {
-        matches!(e.kind, EventKind::NodeUp { node, .. } if node == me)
-    });
+    let restart = world
+        .state()
+        .history
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::NodeUp { node, .. } if node == me));
     world.record(Some(me), EventKind::NodeUp { node: me, restart });
     let node = Rc::new(RefCell::new(RedisNode::new()));
-    let ep = Endpoint::bind(addr_of(me)).await.expect("redis binds its port");
+    let ep = Endpoint::bind(addr_of(me))
+        .await
+        .expect("redis binds its port");
     let waker = Arc::new(Notify::new());
     world.state().expiry_wakers.insert(idx, waker.clone());
     let planned = Rc::new(Cell::new(None::<i64>));
@@ -72,7 +76,13 @@ pub async fn redis_process(world: Arc<World>, idx: usize) {
             },
         );
         if granted {
-            world.record(Some(me), EventKind::Granted { node: idx, client: req.client });
+            world.record(
+                Some(me),
+                EventKind::Granted {
+                    node: idx,
+                    client: req.client,
+                },
+            );
         }
         reply(&ep, from, req.id, Response::Redis(exec.reply)).await;
     }
@@ -112,7 +122,10 @@ async fn active_expiry(
         let now = world.wall_ms(me);
         let effects = node.borrow_mut().active_expire(now);
         for effect in effects {
-            let key = effect.get(1).map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+            let key = effect
+                .get(1)
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default();
             world.record(Some(me), EventKind::Expired { node: idx, key });
         }
     }

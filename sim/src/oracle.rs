@@ -89,7 +89,14 @@ pub fn check(events: &[Event], scenario: &Scenario) -> Check {
     } else {
         Verdict::Safe
     };
-    Check { verdict, violations, windows, fenced, stale_writes, unfinished }
+    Check {
+        verdict,
+        violations,
+        windows,
+        fenced,
+        stale_writes,
+        unfinished,
+    }
 }
 
 /// Every node's clock as the history describes it.
@@ -97,17 +104,26 @@ pub fn rebuild_clocks(events: &[Event]) -> BTreeMap<NodeRef, Clock> {
     let mut clocks = BTreeMap::new();
     for e in events {
         match e.kind {
-            EventKind::ClockInit { offset_ms, drift_ppm } => {
+            EventKind::ClockInit {
+                offset_ms,
+                drift_ppm,
+            } => {
                 if let Some(node) = e.node {
                     clocks.insert(node, Clock::new(offset_ms, drift_ppm));
                 }
             }
-            EventKind::FaultInjected { fault: Fault::ClockJump { node, by_ms }, .. } => {
+            EventKind::FaultInjected {
+                fault: Fault::ClockJump { node, by_ms },
+                ..
+            } => {
                 if let Some(c) = clocks.get_mut(&node) {
                     c.apply(e.t_us, ClockChange::Jump { by_ms });
                 }
             }
-            EventKind::FaultInjected { fault: Fault::ClockDrift { node, ppm }, .. } => {
+            EventKind::FaultInjected {
+                fault: Fault::ClockDrift { node, ppm },
+                ..
+            } => {
                 if let Some(c) = clocks.get_mut(&node) {
                     c.apply(e.t_us, ClockChange::Drift { ppm });
                 }
@@ -127,7 +143,11 @@ fn deadline_true_us(clock: Option<&Clock>, deadline: Deadline, from_us: u64) -> 
 }
 
 /// The lease windows of every client, in order of start.
-pub fn lease_windows(events: &[Event], clocks: &BTreeMap<NodeRef, Clock>, validity_check: bool) -> Vec<Window> {
+pub fn lease_windows(
+    events: &[Event],
+    clocks: &BTreeMap<NodeRef, Clock>,
+    validity_check: bool,
+) -> Vec<Window> {
     let end_of_run = events.last().map_or(0, |e| e.t_us);
     let mut open: BTreeMap<usize, Window> = BTreeMap::new();
     let mut done = Vec::new();
@@ -147,7 +167,12 @@ pub fn lease_windows(events: &[Event], clocks: &BTreeMap<NodeRef, Clock>, validi
     };
     for e in events {
         match &e.kind {
-            EventKind::AcquireOk { client, cycle, deadline, .. } => {
+            EventKind::AcquireOk {
+                client,
+                cycle,
+                deadline,
+                ..
+            } => {
                 let clock = clocks.get(&NodeRef::Client(*client));
                 let deadline_us = deadline.and_then(|d| deadline_true_us(clock, d, e.t_us));
                 let w = Window {
@@ -176,7 +201,9 @@ pub fn lease_windows(events: &[Event], clocks: &BTreeMap<NodeRef, Clock>, validi
                     close(w, e.t_us, WindowEnd::Released, &mut done);
                 }
             }
-            EventKind::NodeDown { node: NodeRef::Client(client) } => {
+            EventKind::NodeDown {
+                node: NodeRef::Client(client),
+            } => {
                 if let Some(w) = open.remove(client) {
                     close(w, e.t_us, WindowEnd::Crashed, &mut done);
                 }
@@ -204,7 +231,12 @@ pub fn lock_level(windows: &[Window]) -> Vec<Violation> {
             }
             let from_us = a.start_us.max(b.start_us);
             let to_us = a.end_us.min(b.end_us);
-            found.push(Violation { kind: ViolationKind::L, clients: [a.client, b.client], from_us, to_us });
+            found.push(Violation {
+                kind: ViolationKind::L,
+                clients: [a.client, b.client],
+                from_us,
+                to_us,
+            });
         }
     }
     found
@@ -219,11 +251,18 @@ pub fn resource_level(events: &[Event]) -> (Vec<Violation>, u64, u64) {
     let (mut stale, mut fenced) = (0, 0);
     for e in events {
         match e.kind {
-            EventKind::ResourceBegin { client, session, .. } => {
+            EventKind::ResourceBegin {
+                client, session, ..
+            } => {
                 session_client.insert(session, (client, e.t_us));
-                newest = Some(session);
+                newest = Some(newest.map_or(session, |n: u64| n.max(session)));
             }
-            EventKind::ResourceWrite { client, session, outcome, .. } => match outcome {
+            EventKind::ResourceWrite {
+                client,
+                session,
+                outcome,
+                ..
+            } => match outcome {
                 WriteOutcome::Fenced => fenced += 1,
                 WriteOutcome::Accepted => {}
                 WriteOutcome::Stale => {

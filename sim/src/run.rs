@@ -43,14 +43,18 @@ pub struct Outcome {
     pub seed: u64,
     pub check: Check,
     pub history: History,
-    /// FNV-1a of the history's JSON Lines.
-    pub hash: String,
     pub stats: Stats,
 }
 
 impl Outcome {
     pub fn verdict(&self) -> Verdict {
         self.check.verdict
+    }
+
+    /// The run's fingerprint: FNV-1a of the history's JSON Lines. Computed
+    /// on demand (it costs about as much as a quarter of a run).
+    pub fn hash(&self) -> String {
+        self.history.hash()
     }
 }
 
@@ -76,7 +80,8 @@ pub fn initial_clocks(scenario: &Scenario, seed: u64) -> BTreeMap<NodeRef, (i64,
 fn madsim_config(scenario: &Scenario) -> madsim::Config {
     let mut config = madsim::Config::default();
     let lat = scenario.network.latency_ms;
-    config.net.send_latency = Duration::from_millis(lat.lo)..Duration::from_millis(lat.hi) + Duration::from_micros(1);
+    config.net.send_latency =
+        Duration::from_millis(lat.lo)..Duration::from_millis(lat.hi) + Duration::from_micros(1);
     config.net.packet_loss_rate = scenario.network.loss;
     config
 }
@@ -87,10 +92,19 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     let rt = Runtime::with_seed_and_config(seed, madsim_config(scenario));
     let sc = scenario.clone();
     let (events, messages) = rt.block_on(async move {
-        let clocks = clock_params.iter().map(|(n, &(o, d))| (*n, Clock::new(o, d))).collect();
+        let clocks = clock_params
+            .iter()
+            .map(|(n, &(o, d))| (*n, Clock::new(o, d)))
+            .collect();
         let world = Arc::new(World::new(sc, seed, clocks));
         for (&node, &(offset_ms, drift_ppm)) in &clock_params {
-            world.record(Some(node), EventKind::ClockInit { offset_ms, drift_ppm });
+            world.record(
+                Some(node),
+                EventKind::ClockInit {
+                    offset_ms,
+                    drift_ppm,
+                },
+            );
         }
         start_nodes(&world);
         schedule_faults(&world);
@@ -114,13 +128,15 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     let check = oracle::check(&events, scenario);
     let sim_us = events.last().map_or(0, |e| e.t_us);
     let history = History { events };
-    let hash = history.hash();
     Outcome {
         seed,
-        stats: Stats { events: history.events.len(), messages, sim_us },
+        stats: Stats {
+            events: history.events.len(),
+            messages,
+            sim_us,
+        },
         check,
         history,
-        hash,
     }
 }
 
@@ -136,9 +152,15 @@ fn start_nodes(world: &Arc<World>) {
         let w = world.clone();
         let builder = handle.create_node().name(node.to_string()).ip(ip_of(node));
         let h = match node {
-            NodeRef::Redis(i) => builder.init(move || node::redis_process(w.clone(), i)).build(),
-            NodeRef::Client(i) => builder.init(move || client::client_process(w.clone(), i)).build(),
-            NodeRef::Resource => builder.init(move || resource::resource_process(w.clone())).build(),
+            NodeRef::Redis(i) => builder
+                .init(move || node::redis_process(w.clone(), i))
+                .build(),
+            NodeRef::Client(i) => builder
+                .init(move || client::client_process(w.clone(), i))
+                .build(),
+            NodeRef::Resource => builder
+                .init(move || resource::resource_process(w.clone()))
+                .build(),
         };
         world.state().ids.insert(node, h.id());
     }
@@ -147,9 +169,18 @@ fn start_nodes(world: &Arc<World>) {
 fn schedule_faults(world: &Arc<World>) {
     for spec in &world.scenario.faults {
         if let When::At { at_ms } = spec.when {
-            fault::schedule(world, spec.clone(), None, Duration::from_millis(at_ms.max(1)));
+            fault::schedule(
+                world,
+                spec.clone(),
+                None,
+                Duration::from_millis(at_ms.max(1)),
+            );
         }
     }
     let w = world.clone();
-    fault::run_later(world, Duration::from_millis(world.scenario.heal_ms()), move || fault::heal_all(&w));
+    fault::run_later(
+        world,
+        Duration::from_millis(world.scenario.heal_ms()),
+        move || fault::heal_all(&w),
+    );
 }

@@ -133,7 +133,10 @@ impl World {
         let t = self.now_us();
         let waker = {
             let mut st = self.state();
-            st.clocks.get_mut(&node).expect("every node has a clock").apply(t, change);
+            st.clocks
+                .get_mut(&node)
+                .expect("every node has a clock")
+                .apply(t, change);
             match node {
                 NodeRef::Redis(i) => st.expiry_wakers.get(&i).cloned(),
                 _ => None,
@@ -158,7 +161,13 @@ impl World {
                 None => (None, None),
             };
             let trigger = trigger_of(&kind);
-            st.history.push(Event { t_us, node, mono_ms, wall_ms, kind });
+            st.history.push(Event {
+                t_us,
+                node,
+                mono_ms,
+                wall_ms,
+                kind,
+            });
             match trigger {
                 Some(tr) => self.count_trigger(&mut st, tr),
                 None => Vec::new(),
@@ -184,9 +193,11 @@ impl World {
             .faults
             .iter()
             .filter_map(|spec| match spec.when {
-                When::On { trigger: t, nth, delay_ms } if t == trigger && nth == count => {
-                    Some((spec.clone(), trigger, delay_ms))
-                }
+                When::On {
+                    trigger: t,
+                    nth,
+                    delay_ms,
+                } if t == trigger && nth == count => Some((spec.clone(), trigger, delay_ms)),
                 _ => None,
             })
             .collect()

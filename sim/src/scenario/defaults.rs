@@ -54,6 +54,7 @@ pub fn clients() -> ClientsConfig {
         cycles: 10,
         work_ms: Span::new(100, 2_000),
         writes: 3,
+        think_ms: Span::new(50, 250),
         drift_ppm: Span::new(-100, 100),
         offset_ms: Span::new(0, 0),
     }

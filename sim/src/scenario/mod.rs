@@ -24,7 +24,6 @@ pub use parse::{
 };
 
 use error::Loc;
-use locksim_models::Algorithm;
 use parse::Locs;
 use values::Cx;
 
@@ -37,17 +36,21 @@ use values::Cx;
 
 /// Why this build cannot simulate fault `f` of `s`, if it cannot. Reported
 /// at the fault's `kind`.
-pub fn support_gap_fault(f: &Fault, _s: &Scenario) -> Option<String> {
+pub fn support_gap_fault(f: &Fault, s: &Scenario) -> Option<String> {
     match f {
-        Fault::Kill { .. } | Fault::Restart { .. } | Fault::Pause { .. } => None,
-        Fault::PowerLoss { .. }
-        | Fault::Partition { .. }
-        | Fault::Heal
-        | Fault::ClockJump { .. }
-        | Fault::ClockDrift { .. } => Some(format!(
-            "fault kind `{}` is not supported yet",
-            f.kind_name()
+        Fault::Kill {
+            node: NodeRef::Redis(_),
+            ..
+        }
+        | Fault::PowerLoss {
+            node: NodeRef::Redis(_),
+            ..
+        } if s.redis.persistence != Persistence::None => Some(format!(
+            "`{}` of a Redis node with persistence `{}` is not supported yet",
+            f.kind_name(),
+            s.redis.persistence.name()
         )),
+        _ => None,
     }
 }
 
@@ -55,15 +58,6 @@ pub fn support_gap_fault(f: &Fault, _s: &Scenario) -> Option<String> {
 /// (`redis.topology`, `nemesis.pause.rate`) is where the error is reported.
 pub fn support_gap_scenario(s: &Scenario) -> Vec<(&'static str, String)> {
     let mut gaps = Vec::new();
-    if s.lock.algorithm != Algorithm::SetNxPx {
-        gaps.push((
-            "lock.algorithm",
-            format!(
-                "algorithm `{}` is not supported yet",
-                s.lock.algorithm.name()
-            ),
-        ));
-    }
     if s.redis.topology == Topology::Sentinel {
         gaps.push((
             "redis.topology",
@@ -101,6 +95,13 @@ pub fn support_gap_scenario(s: &Scenario) -> Vec<(&'static str, String)> {
 /// Rejects what this build cannot simulate, at the offending key or value.
 pub(crate) fn check_support(cx: &Cx, s: &Scenario, locs: &Locs) -> Result<(), ScenarioError> {
     const HINT: &str = "this build of locksim cannot simulate it yet";
+    if let Err(why) = s.lock.validate() {
+        return Err(cx.err(
+            &find_loc(locs, "lock.algorithm"),
+            why,
+            "remove the field, or pick an algorithm that uses it",
+        ));
+    }
     if let Some((path, why)) = support_gap_scenario(s).into_iter().next() {
         return Err(cx.err(&find_loc(locs, path), why, HINT));
     }

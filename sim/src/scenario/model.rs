@@ -138,6 +138,9 @@ pub struct ClientsConfig {
     pub work_ms: Span<u64>,
     /// Resource writes per critical section (between `begin` and `end`).
     pub writes: u32,
+    /// Time between a release and the next acquire (the rest of the
+    /// application's loop), drawn per cycle.
+    pub think_ms: Span<u64>,
     /// Drawn per client.
     pub drift_ppm: Span<i64>,
     /// Drawn per client: initial clock offset (wall and monotonic).
@@ -200,7 +203,10 @@ pub enum Fault {
     Pause { node: NodeRef, for_ms: u64 },
     /// Cut every link between nodes of different groups; heal after `for_ms`
     /// if given, else at `heal` or the final heal.
-    Partition { groups: Vec<Vec<NodeRef>>, for_ms: Option<u64> },
+    Partition {
+        groups: Vec<Vec<NodeRef>>,
+        for_ms: Option<u64>,
+    },
     /// Undo every partition.
     Heal,
     /// Step the node's wall clock by `by_ms` (may be negative).
@@ -256,7 +262,11 @@ pub enum When {
     /// At this true simulated time.
     At { at_ms: u64 },
     /// `delay_ms` after the `nth` (1-based) occurrence of `trigger`.
-    On { trigger: Trigger, nth: u32, delay_ms: u64 },
+    On {
+        trigger: Trigger,
+        nth: u32,
+        delay_ms: u64,
+    },
 }
 
 /// One `[[faults]]` entry.

@@ -78,6 +78,7 @@ const CLIENTS_KEYS: &[&str] = &[
     "cycles",
     "work_ms",
     "writes",
+    "think_ms",
     "drift_ppm",
     "offset_ms",
 ];
@@ -549,6 +550,7 @@ fn clients(cx: &Cx, s: &Sect) -> Result<ClientsConfig, ScenarioError> {
             "cycles" => c.cycles = uint(cx, s, e, 1, u32::MAX.into())? as u32,
             "work_ms" => c.work_ms = range_u64(cx, s, e)?,
             "writes" => c.writes = uint(cx, s, e, 1, u32::MAX.into())? as u32,
+            "think_ms" => c.think_ms = range_u64(cx, s, e)?,
             "drift_ppm" => {
                 let (lo, hi) = range(cx, s, e, -1_000_000, 1_000_000)?;
                 c.drift_ppm = Span::new(lo, hi);

@@ -59,6 +59,7 @@ impl Scenario {
         kv(&mut w, "cycles", &c.cycles.to_string());
         kv(&mut w, "work_ms", &span(c.work_ms));
         kv(&mut w, "writes", &c.writes.to_string());
+        kv(&mut w, "think_ms", &span(c.think_ms));
         kv(&mut w, "drift_ppm", &span(c.drift_ppm));
         kv(&mut w, "offset_ms", &span(c.offset_ms));
 

@@ -1,0 +1,239 @@
+//! `locksim run` and the default job (every scenario, the gallery).
+
+use super::{RunArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::history::fmt_true;
+use crate::report::{repro_line, write_report};
+use crate::run::{run, Outcome};
+use crate::scenario::{load_scenario, Scenario};
+use crate::sweep::{default_jobs, sweep};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Seeds the default job runs per scenario.
+pub const GALLERY_SEEDS: u64 = 5;
+
+/// Loads every file, or prints each error and returns `None`.
+fn load_all(files: &[PathBuf]) -> Option<Vec<(String, Scenario)>> {
+    let mut loaded = Vec::new();
+    let mut bad = false;
+    for f in files {
+        match load_scenario(f) {
+            Ok(s) => loaded.push((f.display().to_string(), s)),
+            Err(e) => {
+                eprintln!("{e}");
+                bad = true;
+            }
+        }
+    }
+    (!bad).then_some(loaded)
+}
+
+/// One line of JSON for a run.
+pub fn json_line(file: &str, s: &Scenario, o: &Outcome) -> String {
+    let violations: Vec<_> = o
+        .check
+        .violations
+        .iter()
+        .map(|v| {
+            json!({"kind": format!("{:?}", v.kind), "clients": v.clients,
+                   "from_ms": v.from_us as f64 / 1000.0, "to_ms": v.to_us as f64 / 1000.0})
+        })
+        .collect();
+    json!({
+        "scenario": s.name, "file": file, "seed": o.seed, "expect": s.expect.name(),
+        "verdict": o.verdict().name(), "ok": o.verdict() == s.expect, "hash": o.hash(),
+        "violations": violations, "fenced": o.check.fenced,
+        "events": o.stats.events, "messages": o.stats.messages, "sim_ms": o.stats.sim_us / 1000,
+    })
+    .to_string()
+}
+
+/// `locksim run FILE...`
+pub fn run_files(args: &RunArgs) -> i32 {
+    let Some(loaded) = load_all(&args.files) else {
+        return EXIT_USAGE;
+    };
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    if jobs == 0 {
+        eprintln!("error: --jobs must be at least 1");
+        return EXIT_USAGE;
+    }
+    let mut all_ok = true;
+    if !args.json {
+        println!(
+            "{:<44} {:>6} {:<10} {:<10} {:<4} {}",
+            "scenario", "seed", "expect", "verdict", "ok", "hash"
+        );
+    }
+    for (file, s) in &loaded {
+        let seeds: Vec<u64> = match (args.seed, args.seeds) {
+            (Some(seed), _) => vec![seed],
+            (None, Some(n)) => (0..n).map(|i| s.seed.wrapping_add(i)).collect(),
+            (None, None) => vec![s.seed],
+        };
+        let outcomes = sweep(&seeds, jobs, |&seed| run(s, seed), &|_| {});
+        for o in &outcomes {
+            let ok = o.verdict() == s.expect;
+            all_ok &= ok;
+            if args.json {
+                println!("{}", json_line(file, s, o));
+            } else {
+                println!(
+                    "{:<44} {:>6} {:<10} {:<10} {:<4} {}",
+                    s.name,
+                    o.seed,
+                    s.expect.name(),
+                    o.verdict().name(),
+                    if ok { "ok" } else { "FAIL" },
+                    o.hash()
+                );
+                if o.verdict() != crate::scenario::Verdict::Safe || !ok {
+                    for v in &o.check.violations {
+                        println!(
+                            "    {}",
+                            crate::report::markdown::describe_violation(v, &s.lock.key)
+                        );
+                    }
+                    println!("    repro: {}", repro_line(file, o.seed));
+                }
+            }
+            if args.timeline {
+                print!("{}", crate::report::text::timeline(s, o));
+            }
+            if let Some(dir) = &args.report {
+                let sub = if seeds.len() == 1 {
+                    s.name.clone()
+                } else {
+                    format!("{}-seed{}", s.name, o.seed)
+                };
+                if let Err(e) = write_report(&dir.join(sub), s, file, o) {
+                    eprintln!("error: cannot write report into {}: {e}", dir.display());
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    }
+    if all_ok {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// Where the built-in scenarios live: `./scenarios`, else the repository's.
+pub fn scenarios_dir() -> PathBuf {
+    let here = Path::new("scenarios");
+    if here.is_dir() {
+        return here.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scenarios")
+}
+
+/// Every `*.toml` in `dir`, sorted.
+pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The default job: every scenario, a few seeds each, the summary table,
+/// and `reports/` regenerated.
+pub fn run_gallery() -> i32 {
+    let dir = scenarios_dir();
+    let files = match scenario_files(&dir) {
+        Ok(f) if !f.is_empty() => f,
+        Ok(_) => {
+            eprintln!("error: no scenario files in {}", dir.display());
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", dir.display());
+            return EXIT_USAGE;
+        }
+    };
+    let rel: Vec<PathBuf> = files
+        .iter()
+        .map(|f| Path::new("scenarios").join(f.file_name().expect("a file name")))
+        .collect();
+    let Some(loaded) = load_all(&files) else {
+        return EXIT_USAGE;
+    };
+    let reports = dir.join("..").join("reports");
+    let jobs = default_jobs();
+    let work: Vec<(usize, u64)> = loaded
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, s))| (0..GALLERY_SEEDS).map(move |k| (i, s.seed.wrapping_add(k))))
+        .collect();
+    let outcomes = sweep(&work, jobs, |&(i, seed)| run(&loaded[i].1, seed), &|_| {});
+    println!(
+        "{:<44} {:<10} {:<10} {:>4}  {:<16} {}",
+        "scenario", "expect", "verdict", "runs", "hash", "first violation"
+    );
+    let mut all_ok = true;
+    let mut index = Vec::new();
+    for (i, (_, s)) in loaded.iter().enumerate() {
+        let file = rel[i].display().to_string();
+        let mine: Vec<&Outcome> = work
+            .iter()
+            .zip(&outcomes)
+            .filter(|((j, _), _)| *j == i)
+            .map(|(_, o)| o)
+            .collect();
+        let ok = mine.iter().all(|o| o.verdict() == s.expect);
+        all_ok &= ok;
+        let verdicts: std::collections::BTreeSet<_> = mine.iter().map(|o| o.verdict()).collect();
+        let verdict = if verdicts.len() == 1 {
+            mine[0].verdict().name().to_string()
+        } else {
+            "mixed".into()
+        };
+        let first = &mine[0];
+        let when = first
+            .check
+            .violations
+            .first()
+            .map(|v| fmt_true(v.from_us))
+            .unwrap_or_default();
+        println!(
+            "{:<44} {:<10} {:<10} {:>4}  {:<16} {}{}",
+            s.name,
+            s.expect.name(),
+            verdict,
+            mine.len(),
+            first.hash(),
+            when,
+            if ok { "" } else { "   <-- FAILED" }
+        );
+        if !ok {
+            for o in mine.iter().filter(|o| o.verdict() != s.expect) {
+                println!(
+                    "    seed {} gave {}: repro: {}",
+                    o.seed,
+                    o.verdict(),
+                    repro_line(&file, o.seed)
+                );
+            }
+        }
+        if let Err(e) = write_report(&reports.join(&s.name), s, &file, first) {
+            eprintln!("error: cannot write reports/{}: {e}", s.name);
+            return EXIT_USAGE;
+        }
+        index.push((s.clone(), file, (*first).clone(), ok));
+    }
+    if let Err(e) = crate::report::write_index(&reports, &index) {
+        eprintln!("error: cannot write reports/README.md: {e}");
+        return EXIT_USAGE;
+    }
+    println!("\nreports written to {}", reports.display());
+    if all_ok {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}

@@ -1,0 +1,223 @@
+//! [`RedisNode`]: one Redis 7.0 server as a pure, deterministic state
+//! machine. The caller supplies the node's wall time for every step; the
+//! node never reads a clock and never iterates a hash map.
+
+use super::commands::{self, arity_error, arity_ok, Cmd, Lookup, Spec, READONLY_ERR, WRITE};
+use super::keyspace::{Ctx, Entry, ExpiryMode, Keyspace, Value};
+use super::lua::LuaEngine;
+use locksim_models::protocol::{Argv, Reply};
+
+/// Whether the node accepts writes from clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// Accepts writes, expires keys, propagates effects.
+    #[default]
+    Master,
+    /// Rejects client writes with `READONLY`, never expires keys itself
+    /// (it hides logically expired ones), applies the master's effects.
+    Replica,
+}
+
+/// The outcome of one client command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    /// The reply the client receives.
+    pub reply: Reply,
+    /// What Redis 7.0 appends to the AOF / replication stream for this
+    /// command, in absolute-time form; several operations are wrapped in
+    /// `MULTI` / `EXEC`.
+    pub effects: Vec<Argv>,
+}
+
+/// One simulated Redis 7.0 node.
+#[derive(Debug, Default)]
+pub struct RedisNode {
+    pub(super) ks: Keyspace,
+    pub(super) role: Role,
+    /// Created on the first script command.
+    pub(super) lua: Option<Box<LuaEngine>>,
+}
+
+/// Wraps a command's propagated operations the way Redis 7.0 does.
+fn wrap_multi(mut ops: Vec<Argv>) -> Vec<Argv> {
+    if ops.len() > 1 {
+        ops.insert(0, vec![b"MULTI".to_vec()]);
+        ops.push(vec![b"EXEC".to_vec()]);
+    }
+    ops
+}
+
+impl RedisNode {
+    /// An empty master.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn set_role(&mut self, role: Role) {
+        self.role = role;
+    }
+
+    /// Runs one client command at node wall time `now_ms` (Unix ms). Time
+    /// is frozen for the whole command, a whole script included.
+    pub fn execute(&mut self, argv: &[Vec<u8>], now_ms: i64) -> Exec {
+        let mut also = Vec::new();
+        let reply = self.dispatch(argv, now_ms, false, &mut also);
+        Exec {
+            reply,
+            effects: wrap_multi(also),
+        }
+    }
+
+    /// Applies one operation of a master's effects (replication stream or
+    /// AOF replay): no expiry, no `READONLY`, no reply. `MULTI`, `EXEC` and
+    /// `SELECT` are accepted and ignored.
+    pub fn apply_effect(&mut self, argv: &[Vec<u8>], now_ms: i64) {
+        if let Some(name) = argv.first() {
+            for skip in ["multi", "exec", "select"] {
+                if commands::is(name, skip) {
+                    return;
+                }
+            }
+        }
+        let mut also = Vec::new();
+        self.dispatch(argv, now_ms, true, &mut also);
+    }
+
+    /// Active expiry: removes every key with `now > expiry` (in key order)
+    /// and returns one `DEL key` effect for each. A replica does nothing.
+    pub fn active_expire(&mut self, now_ms: i64) -> Vec<Argv> {
+        if self.role == Role::Replica {
+            return Vec::new();
+        }
+        self.ks
+            .remove_expired(now_ms)
+            .into_iter()
+            .map(|k| vec![b"DEL".to_vec(), k])
+            .collect()
+    }
+
+    /// Earliest absolute expiry of any key, for scheduling active expiry.
+    pub fn next_expiry_ms(&self) -> Option<i64> {
+        self.ks.next_expiry()
+    }
+
+    /// The live value of `key` at `now_ms`, without side effects.
+    pub fn peek(&self, key: &[u8], now_ms: i64) -> Option<&Value> {
+        self.ks.peek(key, now_ms).map(|e| &e.value)
+    }
+
+    /// Absolute expiry of a key, if any (logically expired keys included).
+    pub fn expiry_of(&self, key: &[u8]) -> Option<i64> {
+        self.ks.get(key).and_then(|e| e.expire)
+    }
+
+    /// Every key with its value and absolute expiry, in key order.
+    pub fn dump(&self) -> Vec<(Vec<u8>, Value, Option<i64>)> {
+        self.ks
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone(), e.expire))
+            .collect()
+    }
+
+    /// A master loaded from a dump. Like Redis loading an RDB file as a
+    /// master, keys whose expiry is already past (`expiry < now`) are
+    /// skipped. The script cache starts empty, as after a restart.
+    pub fn load(entries: Vec<(Vec<u8>, Value, Option<i64>)>, now_ms: i64) -> Self {
+        let mut node = Self::new();
+        for (key, value, expire) in entries {
+            if matches!(expire, Some(when) if when < now_ms) {
+                continue;
+            }
+            node.ks.insert(key, Entry { value, expire });
+        }
+        node
+    }
+
+    /// Number of keys, logically expired ones not yet removed included
+    /// (what `DBSIZE` says).
+    pub fn len(&self) -> usize {
+        self.ks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ks.len() == 0
+    }
+
+    /// Redis's `processCommand` + `call`, for a client or (`apply`) for
+    /// the master's stream.
+    fn dispatch(&mut self, argv: &[Vec<u8>], now: i64, apply: bool, also: &mut Vec<Argv>) -> Reply {
+        let spec = match commands::lookup(argv) {
+            Lookup::Found(spec) => spec,
+            Lookup::Unknown => return commands::unknown_command_error(argv),
+            Lookup::UnknownSubcommand => return commands::unknown_subcommand_error(argv),
+        };
+        if !arity_ok(spec, argv.len()) {
+            return arity_error(spec);
+        }
+        let replica = self.role == Role::Replica;
+        if replica && !apply && self.is_write(spec, argv) {
+            return Reply::error(READONLY_ERR);
+        }
+        let mode = match (apply, replica) {
+            (true, _) => ExpiryMode::Loading,
+            (false, true) => ExpiryMode::Replica,
+            (false, false) => ExpiryMode::Master,
+        };
+        match spec.cmd {
+            Cmd::Eval => self.eval(argv, now, mode, false, also),
+            Cmd::EvalSha => self.eval(argv, now, mode, true, also),
+            Cmd::Script
+            | Cmd::ScriptLoad
+            | Cmd::ScriptExists
+            | Cmd::ScriptFlush
+            | Cmd::ScriptKill
+            | Cmd::ScriptHelp => self.script_command(spec.cmd, argv),
+            Cmd::Wait => wait(argv, replica),
+            cmd => {
+                let mut ctx = Ctx {
+                    ks: &mut self.ks,
+                    now,
+                    mode,
+                    also,
+                    propagate: true,
+                };
+                commands::run_plain(&mut ctx, cmd, argv)
+            }
+        }
+    }
+
+    /// Whether a replica must refuse the command: write commands, and
+    /// scripts with a `#!lua` shebang that lacks `flags=no-writes`.
+    fn is_write(&mut self, spec: &Spec, argv: &[Vec<u8>]) -> bool {
+        if spec.flags & WRITE != 0 {
+            return true;
+        }
+        match spec.cmd {
+            Cmd::Eval => self.script_may_write(argv, false),
+            Cmd::EvalSha => self.script_may_write(argv, true),
+            _ => false,
+        }
+    }
+}
+
+/// `WAIT numreplicas timeout`: the pure model has no replicas (the world
+/// intercepts WAIT on replicated topologies).
+fn wait(argv: &[Vec<u8>], replica: bool) -> Reply {
+    if replica {
+        return Reply::error(
+            "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
+        );
+    }
+    if let Err(e) = commands::int_arg(&argv[1]) {
+        return e;
+    }
+    match commands::parse_i64(&argv[2]) {
+        None => Reply::error("ERR timeout is not an integer or out of range"),
+        Some(t) if t < 0 => Reply::error("ERR timeout is negative"),
+        Some(_) => Reply::Int(0),
+    }
+}
