@@ -78,22 +78,32 @@ pub enum Response {
     Resource(WriteOutcome),
 }
 
+/// madsim's receive path sleeps 1 ms after taking a message out of the
+/// mailbox (every madsim sleep is at least 1 ms). A reply that already sits
+/// in the caller's socket when the deadline passes gets this much longer.
+const READ_GRACE: Duration = Duration::from_micros(1001);
+
 /// Sends `req` to `dst` and waits for the reply up to `timeout` of true
 /// time. `None` means no reply in time (lost, partitioned, node down or
 /// paused, or merely slow).
-pub async fn call(
-    ep: &Endpoint,
-    dst: SocketAddr,
-    req: Request,
-    timeout: Duration,
-) -> Option<Response> {
+///
+/// A process woken from a pause finds both its expired timer and the
+/// replies that reached its socket meanwhile; like an event loop that
+/// drains readable sockets before running timers, it reads those replies
+/// (antirez's "pause between sending SET and reading the reply" needs
+/// exactly that). Only replies present when the deadline is noticed count.
+pub async fn call(ep: &Endpoint, dst: SocketAddr, req: Request, timeout: Duration) -> Option<Response> {
     let id = req.id;
     // Lost or clogged sends still return Ok; an Err means our own node is
     // going down, which is a timeout as far as the caller can tell.
     ep.send_to_raw(dst, 0, Box::new(req)).await.ok()?;
-    let got = madsim::time::timeout(timeout, ep.recv_from_raw(id)).await;
+    let mut recv = std::pin::pin!(ep.recv_from_raw(id));
+    let got = match madsim::time::timeout(timeout, recv.as_mut()).await {
+        Ok(got) => Some(got),
+        Err(_) => madsim::time::timeout(READ_GRACE, recv.as_mut()).await.ok(),
+    };
     match got {
-        Ok(Ok((payload, _))) => payload.downcast::<Response>().ok().map(|b| *b),
+        Some(Ok((payload, _))) => payload.downcast::<Response>().ok().map(|b| *b),
         _ => None,
     }
 }

@@ -173,7 +173,7 @@ fn schedule_faults(world: &Arc<World>) {
                 world,
                 spec.clone(),
                 None,
-                Duration::from_millis(at_ms.max(1)),
+                Duration::from_millis(at_ms),
             );
         }
     }
