@@ -182,15 +182,40 @@ pub fn quote_cli(bytes: &[u8]) -> String {
 }
 
 /// Renders an argv for logs and histories: printable arguments as text,
-/// the rest quoted.
+/// the rest quoted. A Lua script (the source argument of `EVAL` or
+/// `SCRIPT LOAD`) longer than 40 bytes is shown by name,
+/// `<script 1a2b3c4d>` (FNV-1a 32 of its source), so histories stay short
+/// and the same script always reads the same.
 pub fn argv_display(argv: &[Vec<u8>]) -> String {
-    argv.iter()
-        .map(|a| match std::str::from_utf8(a) {
-            Ok(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) => s.to_string(),
-            _ => quote_cli(a),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let script_at = match argv.first() {
+        Some(c) if c.eq_ignore_ascii_case(b"EVAL") => Some(1),
+        Some(c) if c.eq_ignore_ascii_case(b"SCRIPT") => Some(2),
+        _ => None,
+    };
+    let mut out = String::with_capacity(argv.iter().map(|a| a.len() + 1).sum());
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if Some(i) == script_at && a.len() > 40 {
+            let _ = write!(out, "<script {:08x}>", script_id(a));
+        } else if !a.is_empty() && a.iter().all(|b| b.is_ascii_graphic()) {
+            out.push_str(std::str::from_utf8(a).expect("ASCII is UTF-8"));
+        } else {
+            out.push_str(&quote_cli(a));
+        }
+    }
+    out
+}
+
+/// FNV-1a 32 of a script's source: the name histories give it.
+pub fn script_id(source: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in source {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 #[cfg(test)]
@@ -210,6 +235,17 @@ mod tests {
             Reply::error("ERR syntax error").to_resp(),
             b"-ERR syntax error\r\n"
         );
+    }
+
+    #[test]
+    fn argv_display_names_scripts_and_quotes_the_rest() {
+        let src = "if redis.call(\"get\",KEYS[1]) == ARGV[1] then return 1 end";
+        let a = argv(["EVAL", src, "1", "lock", "a b"]);
+        let shown = argv_display(&a);
+        assert!(shown.starts_with("EVAL <script "), "{shown}");
+        assert!(shown.ends_with(" 1 lock \"a b\""), "{shown}");
+        assert_eq!(argv_display(&argv(["SET", "k", "v", "PX", "10"])), "SET k v PX 10");
+        assert_eq!(argv_display(&argv(["EVAL", "return 1", "0"])), "EVAL \"return 1\" 0");
     }
 
     #[test]
