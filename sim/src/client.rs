@@ -46,11 +46,15 @@ impl SimEnv {
     }
 
     /// The Redis node a logical endpoint maps to: itself for independent
-    /// masters, the current master otherwise.
+    /// masters, `redis-0` for a single node, and under Sentinel the master
+    /// this client last learned of (see [`crate::sentinel`]).
     fn redis_target(&self, node: usize) -> NodeRef {
         match self.world.scenario.redis.topology {
             Topology::Independent => NodeRef::Redis(node),
-            Topology::Single | Topology::Sentinel => NodeRef::Redis(self.world.state().master),
+            Topology::Single => NodeRef::Redis(self.world.state().master),
+            Topology::Sentinel => {
+                NodeRef::Redis(self.world.state().repl.client_master[self.client])
+            }
         }
     }
 

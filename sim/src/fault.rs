@@ -108,14 +108,18 @@ fn resume(world: &Arc<World>, node: NodeRef, for_ms: u64) {
 /// disk keeps what the crash kind allows. It restarts after `for_ms`
 /// (default: `restart_delay_ms` for Redis nodes, at once for others).
 fn crash(world: &Arc<World>, node: NodeRef, for_ms: Option<u64>, power_loss: bool) {
-    {
+    let crash = {
         let mut st = world.state();
         if st.down.contains(&node) {
             return;
         }
         st.down.insert(node);
         st.paused.remove(&node);
-    }
+        st.crash_seq += 1;
+        let crash = st.crash_seq;
+        st.crashed.insert(node, (crash, world.now_us()));
+        crash
+    };
     Handle::current().kill(world.node_id(node));
     if let NodeRef::Redis(i) = node {
         crate::node::on_crash(world, i, power_loss);
@@ -125,20 +129,34 @@ fn crash(world: &Arc<World>, node: NodeRef, for_ms: Option<u64>, power_loss: boo
         NodeRef::Redis(_) => world.scenario.redis.restart_delay_ms,
         _ => 0,
     });
-    if down_ms == 0 {
+    restart_after(world, node, crash, down_ms * 1000);
+}
+
+/// Restarts `node` after `delay_us`, unless it restarted (and maybe
+/// crashed again) in between: a timer only ever ends the crash it was set
+/// for.
+fn restart_after(world: &Arc<World>, node: NodeRef, crash: u64, delay_us: u64) {
+    if delay_us == 0 {
         restart(world, node);
-    } else {
-        let w = world.clone();
-        run_later(world, Duration::from_millis(down_ms), move || {
-            restart(&w, node)
-        });
+        return;
     }
+    let w = world.clone();
+    run_later(world, Duration::from_micros(delay_us), move || {
+        let same = w.state().crashed.get(&node).map(|c| c.0) == Some(crash);
+        if same {
+            restart(&w, node);
+        }
+    });
 }
 
 /// Starts a crashed node again (its init task records `NodeUp`).
 pub fn restart(world: &Arc<World>, node: NodeRef) {
-    if !world.state().down.remove(&node) {
-        return;
+    {
+        let mut st = world.state();
+        if !st.down.remove(&node) {
+            return;
+        }
+        st.crashed.remove(&node);
     }
     Handle::current().restart(world.node_id(node));
 }
@@ -182,22 +200,36 @@ pub fn heal_partitions(world: &Arc<World>) {
 
 /// The final phase: resume every paused node, restart every crashed one,
 /// heal every partition. Clock changes stay (a clock that jumped does not
-/// jump back), which is what production sees after an incident.
+/// jump back), which is what production sees after an incident. A crashed
+/// Redis node still honours `restart_delay_ms` (the delayed-restart
+/// mitigation is the node's restart policy, not a fault): it comes back
+/// at once if it has been down that long, else when it has.
 pub fn heal_all(world: &Arc<World>) {
+    let now = world.now_us();
+    let min_down_us = world.scenario.redis.restart_delay_ms * 1000;
     let (paused, down) = {
         let st = world.state();
-        (
-            st.paused.keys().copied().collect::<Vec<_>>(),
-            st.down.iter().copied().collect::<Vec<_>>(),
-        )
+        let down: Vec<_> = st
+            .down
+            .iter()
+            .map(|&n| {
+                let (crash, at) = st.crashed.get(&n).copied().unwrap_or((0, 0));
+                let wait = match n {
+                    NodeRef::Redis(_) => (at + min_down_us).saturating_sub(now),
+                    _ => 0,
+                };
+                (n, crash, wait)
+            })
+            .collect();
+        (st.paused.keys().copied().collect::<Vec<_>>(), down)
     };
     world.record(None, EventKind::HealAll);
     for node in paused {
         world.state().paused.remove(&node);
         Handle::current().resume(world.node_id(node));
     }
-    for node in down {
-        restart(world, node);
+    for (node, crash, wait_us) in down {
+        restart_after(world, node, crash, wait_us);
     }
     heal_partitions(world);
 }

@@ -188,7 +188,9 @@ pub enum EventKind {
 pub struct Event {
     /// True time in µs since the start of the run.
     pub t_us: u64,
-    /// Where it happened (`None`: the world itself).
+    /// Where it happened (`None`: the world itself). Serialized as `at`, so
+    /// it never collides with an event's own `node` field.
+    #[serde(rename = "at")]
     pub node: Option<NodeRef>,
     /// That node's monotonic reading, ms.
     pub mono_ms: Option<u64>,

@@ -8,16 +8,23 @@
 //! this thread) and hands the history to the oracle.
 //!
 //! Everything random inside the run comes from madsim's seeded generator;
-//! everything drawn before it (client clocks) from ChaCha seeded with the
-//! same seed. Same scenario + same seed = byte-identical history.
+//! everything drawn before it (client clocks, the nemesis's faults) from
+//! ChaCha seeded with the same seed. Same scenario + same seed =
+//! byte-identical history.
+//!
+//! A scenario with a `[nemesis]` runs as its *effective* scenario: the
+//! nemesis's faults drawn for this seed ([`crate::nemesis::draw`]) appended
+//! as explicit `at_ms` faults, the rates zeroed. [`Outcome::schedule`]
+//! keeps what was drawn and [`Outcome::effective`] rebuilds that explicit
+//! scenario, which replays to the same history at the same seed.
 
 use crate::clock::Clock;
 use crate::history::{EventKind, History};
 use crate::net::ip_of;
 use crate::oracle::{self, Check};
-use crate::scenario::{NodeRef, Scenario, Verdict, When};
+use crate::scenario::{FaultSpec, NodeRef, Scenario, Verdict, When};
 use crate::world::World;
-use crate::{client, fault, node, resource};
+use crate::{client, fault, nemesis, node, resource};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, Runtime};
 use rand::{Rng, SeedableRng};
@@ -44,6 +51,9 @@ pub struct Outcome {
     pub check: Check,
     pub history: History,
     pub stats: Stats,
+    /// The faults the nemesis drew for this run (empty without one). They
+    /// ran as explicit `at_ms` faults after the scenario's own.
+    pub schedule: Vec<FaultSpec>,
 }
 
 impl Outcome {
@@ -55,6 +65,13 @@ impl Outcome {
     /// on demand (it costs about as much as a quarter of a run).
     pub fn hash(&self) -> String {
         self.history.hash()
+    }
+
+    /// The explicit scenario this run ran: `scenario` (the one passed to
+    /// [`run`]) with [`Outcome::schedule`] appended, the nemesis quiet and
+    /// the run's seed as its seed. Its `to_toml()` replays this run.
+    pub fn effective(&self, scenario: &Scenario) -> Scenario {
+        nemesis::with_schedule(scenario, self.seed, &self.schedule)
     }
 }
 
@@ -86,8 +103,19 @@ fn madsim_config(scenario: &Scenario) -> madsim::Config {
     config
 }
 
-/// Runs `scenario` with `seed`.
+/// Runs `scenario` with `seed`: its effective scenario when it has a
+/// nemesis (see the module docs), else the scenario itself.
 pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
+    let schedule = nemesis::draw(scenario, seed);
+    if scenario.nemesis.is_quiet() {
+        return run_explicit(scenario, seed, schedule);
+    }
+    let effective = nemesis::with_schedule(scenario, seed, &schedule);
+    run_explicit(&effective, seed, schedule)
+}
+
+/// Runs an explicit scenario (its nemesis, if any, is ignored).
+fn run_explicit(scenario: &Scenario, seed: u64, schedule: Vec<FaultSpec>) -> Outcome {
     let clock_params = initial_clocks(scenario, seed);
     let rt = Runtime::with_seed_and_config(seed, madsim_config(scenario));
     let sc = scenario.clone();
@@ -107,6 +135,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
             );
         }
         start_nodes(&world);
+        crate::sentinel::start(&world);
         schedule_faults(&world);
         let limit = Duration::from_millis(world.scenario.duration_ms);
         let _ = madsim::time::timeout(limit, world.all_done.notified()).await;
@@ -137,6 +166,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         },
         check,
         history,
+        schedule,
     }
 }
 
@@ -173,7 +203,7 @@ fn schedule_faults(world: &Arc<World>) {
                 world,
                 spec.clone(),
                 None,
-                Duration::from_millis(at_ms),
+                Duration::from_millis(at_ms), // at 0: before any node runs (a client paused at 0 starts late)
             );
         }
     }

@@ -8,9 +8,11 @@
 //! ordered maps, so a run is a pure function of its scenario and seed.
 
 use crate::clock::{Clock, ClockChange};
+use crate::disk::Disk;
+use crate::sentinel::Topo;
 use crate::history::{Event, EventKind};
 use crate::resource::ResourceState;
-use crate::scenario::{FaultSpec, NodeRef, Scenario, Trigger, When};
+use crate::scenario::{FaultSpec, NodeRef, Scenario, Topology, Trigger, When};
 use madsim::runtime::NodeHandle;
 use madsim::task::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +38,10 @@ pub struct State {
     pub master: usize,
     /// Crashed nodes that have not restarted yet.
     pub down: BTreeSet<NodeRef>,
+    /// Per crashed node: the crash's sequence number and its true time
+    /// (µs), so that a restart timer ends only the crash it was set for.
+    pub crashed: BTreeMap<NodeRef, (u64, u64)>,
+    pub crash_seq: u64,
     /// Paused nodes, with the pause generation (a later pause supersedes).
     pub paused: BTreeMap<NodeRef, u64>,
     pub pause_generation: u64,
@@ -45,6 +51,14 @@ pub struct State {
     pub expiry_wakers: BTreeMap<usize, Arc<Notify>>,
     /// The node that runs fault timers (never faulted itself).
     pub nemesis: Option<NodeHandle>,
+    /// Per Redis node: its disk (survives crashes; see `disk`).
+    pub disks: Vec<Disk>,
+    /// Roles, replication offsets and clients' view of the master
+    /// (meaningful in the sentinel topology; see `sentinel`).
+    pub repl: Topo,
+    /// Wakes the sentinel when a node goes down or up, a partition starts
+    /// or heals, or a pause starts or ends.
+    pub sentinel_wake: Option<Arc<Notify>>,
     /// Set once the run is over: late events are dropped.
     pub closed: bool,
 }
@@ -78,11 +92,20 @@ impl World {
                 resource: ResourceState::default(),
                 master: 0,
                 down: BTreeSet::new(),
+                crashed: BTreeMap::new(),
+                crash_seq: 0,
                 paused: BTreeMap::new(),
                 pause_generation: 0,
                 cuts: BTreeSet::new(),
                 expiry_wakers: BTreeMap::new(),
                 nemesis: None,
+                disks: vec![Disk::default(); scenario.redis.nodes],
+                repl: Topo::new(
+                    scenario.redis.nodes,
+                    clients,
+                    scenario.redis.topology == Topology::Sentinel,
+                ),
+                sentinel_wake: None,
                 closed: false,
             }),
             scenario,
@@ -161,6 +184,11 @@ impl World {
                 None => (None, None),
             };
             let trigger = trigger_of(&kind);
+            if changes_reachability(&kind) {
+                if let Some(w) = &st.sentinel_wake {
+                    w.notify_one();
+                }
+            }
             st.history.push(Event {
                 t_us,
                 node,
@@ -233,6 +261,18 @@ impl World {
         st.closed = true;
         std::mem::take(&mut st.history)
     }
+}
+
+/// Whether an event may change which nodes Sentinel can reach.
+fn changes_reachability(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::FaultInjected { .. }
+            | EventKind::FaultHealed { .. }
+            | EventKind::NodeUp { .. }
+            | EventKind::NodeDown { .. }
+            | EventKind::HealAll
+    )
 }
 
 /// The trigger an event fires, if any.

@@ -53,3 +53,13 @@ fn a_written_scenario_replays_to_the_same_hash() {
     let again = locksim::scenario::parse_scenario(&text, "written.toml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(run(&s, 5).hash(), run(&again, 5).hash());
 }
+
+#[test]
+fn a_history_reads_back_from_its_json_lines() {
+    let s = scenario("set-nx-px-restart-without-persistence");
+    let o = run(&s, 2);
+    let text = o.history.to_jsonl();
+    let back = locksim::history::History::from_jsonl(&text).expect("parses");
+    assert_eq!(back, o.history);
+    assert!(text.contains("\"at\":\"redis-0\""), "events name their node");
+}

@@ -725,62 +725,25 @@ fn faults_not_an_array_of_tables() {
 
 // ------------------------------------------------------------------ support gate
 
+/// Every fault kind, algorithm, topology and persistence mode the format can
+/// name is simulated now: none is refused by the support gate, and the
+/// combinations the algorithms cannot honour are refused at the `[lock]` key.
 #[test]
-fn unsupported_fault_kind() {
-    let text =
-        head("[[faults]]\nat_ms = 10\nkind = \"clock-jump\"\nnode = \"redis-0\"\nby_ms = 5000\n");
-    check(
-        &text,
-        7,
-        8,
-        "fault kind `clock-jump` is not supported yet",
-        Some("this build of locksim cannot simulate it yet"),
-    );
-    assert!(parse_scenario_unchecked(&text, "t.toml").is_ok());
-}
-
-#[test]
-fn unsupported_algorithm() {
-    let text = "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"redlock\"\n";
-    check(
-        text,
-        4,
-        13,
-        "algorithm `redlock` is not supported yet",
-        Some("cannot simulate it yet"),
-    );
-}
-
-#[test]
-fn unsupported_world() {
-    check(
-        &head("[redis]\ntopology = \"sentinel\"\n"),
-        6,
-        12,
-        "topology `sentinel` is not supported yet",
-        None,
-    );
-    check(
-        &head("[redis]\npersistence = \"rdb\"\n"),
-        6,
-        15,
-        "persistence `rdb` is not supported yet",
-        None,
-    );
-    check(
-        &head("[nemesis]\npause = { rate = 0.5 }\n"),
-        6,
-        18,
-        "nemesis rate (`nemesis.pause.rate`)",
-        None,
-    );
-    check(
-        &head("[nemesis]\nkill = 1\n"),
-        6,
-        8,
-        "nemesis rate (`nemesis.kill`)",
-        None,
-    );
+fn everything_the_format_names_is_simulated() {
+    let faults = "[[faults]]\nat_ms = 10\nkind = \"clock-jump\"\nnode = \"redis-0\"\nby_ms = 5000\n";
+    assert!(parse_scenario(&head(faults), "t.toml").is_ok());
+    let redlock = "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"redlock\"\n";
+    assert!(parse_scenario(redlock, "t.toml").is_ok());
+    assert!(parse_scenario(&head("[redis]\ntopology = \"sentinel\"\n"), "t.toml").is_ok());
+    assert!(parse_scenario(&head("[redis]\npersistence = \"rdb\"\n"), "t.toml").is_ok());
+    let e = parse_scenario(
+        "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\nsequential = true\n",
+        "t.toml",
+    )
+    .expect_err("sequential is redlock's");
+    assert_eq!((e.line, e.col), (4, 13), "{e}");
+    assert!(e.message.contains("`sequential` has no effect with algorithm `set-nx-px`"), "{e}");
+    assert!(e.hint.as_deref().is_some_and(|h| h.contains("pick an algorithm that uses it")), "{e}");
 }
 
 // ------------------------------------------------------------------ syntax and I/O

@@ -334,15 +334,17 @@ fn clients() -> impl Strategy<Value = ClientsConfig> {
         1..=u32::MAX,
         span_u64(MAX_MS),
         1..=u32::MAX,
+        span_u64(MAX_MS),
         span_i64(-1_000_000, 1_000_000),
         span_i64(-(MAX_MS as i64), MAX_MS as i64),
     )
         .prop_map(
-            |(count, cycles, work_ms, writes, drift_ppm, offset_ms)| ClientsConfig {
+            |(count, cycles, work_ms, writes, think_ms, drift_ppm, offset_ms)| ClientsConfig {
                 count,
                 cycles,
                 work_ms,
                 writes,
+                think_ms,
                 drift_ppm,
                 offset_ms,
             },

@@ -7,6 +7,12 @@
 //! reply, a timeout per request, nothing else) exchanging the same number of
 //! messages. The ratio of the two is what locksim's model costs on top of
 //! the runtime it stands on.
+//!
+//! Then, for every violation hunt in `sim/tests/hunt-scenarios/` (one per
+//! ground-truth violation row), the median wall time to the first violation
+//! from random faults on one thread (target: under 1 s). `--memory` runs
+//! 100k runs on one thread and prints the resident set every 10k: it must
+//! stay flat.
 
 use super::runs::scenarios_dir;
 use super::{EXIT_OK, EXIT_USAGE};
@@ -29,6 +35,15 @@ pub struct BenchArgs {
     pub runs: u64,
     /// Benchmark these scenario files instead of the built-in two.
     pub files: Vec<std::path::PathBuf>,
+    /// Skip the time-to-first-violation table of the hunt scenarios.
+    #[arg(long)]
+    pub no_hunts: bool,
+    /// Only measure memory: `--memory-runs` runs on one thread, RSS every 10k.
+    #[arg(long)]
+    pub memory: bool,
+    /// Runs for `--memory`.
+    #[arg(long, default_value_t = 100_000)]
+    pub memory_runs: u64,
 }
 
 struct Measure {
@@ -91,6 +106,9 @@ pub fn bare_madsim(seed: u64, round_trips: u64, latency_ms: (u64, u64)) {
 
 /// `locksim bench`
 pub fn bench(args: &BenchArgs) -> i32 {
+    if args.memory {
+        return memory(args);
+    }
     let files: Vec<std::path::PathBuf> = if args.files.is_empty() {
         BENCH_SCENARIOS
             .iter()
@@ -137,5 +155,149 @@ pub fn bench(args: &BenchArgs) -> i32 {
     }
     println!("\nruns/s@N: whole runs (world, oracle) per second on N threads; sim/wall: simulated seconds per wall second on one thread;");
     println!("bare/s: bare madsim exchanging the same number of messages; cost/bare: locksim's per-run cost over that baseline.");
+    if !args.no_hunts {
+        return hunts_table();
+    }
+    EXIT_OK
+}
+
+/// The resident set size of this process, in bytes (`/proc/self/statm`).
+pub fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// `--memory`: many runs on one thread; RSS must not grow.
+fn memory(args: &BenchArgs) -> i32 {
+    let file = args
+        .files
+        .first()
+        .cloned()
+        .unwrap_or_else(|| scenarios_dir().join(BENCH_SCENARIOS[0]));
+    let s = match load_scenario(&file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let total = args.memory_runs.max(1);
+    let every = (total / 10).max(1);
+    println!(
+        "locksim bench --memory: {total} runs of {} on one thread",
+        s.name
+    );
+    println!("{:>8} {:>10} {:>9}", "runs", "RSS MiB", "runs/s");
+    let mib = |b: Option<u64>| b.map_or(f64::NAN, |b| b as f64 / (1024.0 * 1024.0));
+    println!("{:>8} {:>10.1} {:>9}", 0, mib(rss_bytes()), "-");
+    let mut start = Instant::now();
+    for seed in 0..total {
+        let o = run(&s, seed);
+        std::hint::black_box(&o);
+        if (seed + 1) % every == 0 {
+            let rate = every as f64 / start.elapsed().as_secs_f64();
+            println!("{:>8} {:>10.1} {:>9.0}", seed + 1, mib(rss_bytes()), rate);
+            start = Instant::now();
+        }
+    }
+    EXIT_OK
+}
+
+/// Runs, on one thread, until the first violation from random faults:
+/// the median over the gaps between violating seeds.
+pub struct FirstViolation {
+    pub runs: u64,
+    pub violations: u64,
+    pub median_runs: Option<f64>,
+    pub median_wall_ms: Option<f64>,
+}
+
+/// Seeds 0.. of `s` on this thread until `want` violations (or `max_runs`
+/// runs, or `max_wall` seconds).
+pub fn first_violation(s: &Scenario, want: u64, max_runs: u64, max_wall: f64) -> FirstViolation {
+    let started = Instant::now();
+    let (mut gaps_runs, mut gaps_ms) = (Vec::new(), Vec::new());
+    let (mut since, mut since_ms, mut runs) = (0u64, 0.0f64, 0u64);
+    for seed in 0..max_runs {
+        let t = Instant::now();
+        let o = run(s, seed);
+        since_ms += t.elapsed().as_secs_f64() * 1e3;
+        since += 1;
+        runs += 1;
+        if o.verdict() == crate::scenario::Verdict::Violation {
+            gaps_runs.push(since as f64);
+            gaps_ms.push(since_ms);
+            since = 0;
+            since_ms = 0.0;
+            if gaps_runs.len() as u64 >= want {
+                break;
+            }
+        }
+        if started.elapsed().as_secs_f64() > max_wall {
+            break;
+        }
+    }
+    let median = |mut v: Vec<f64>| -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        Some(v[v.len() / 2])
+    };
+    FirstViolation {
+        runs,
+        violations: gaps_runs.len() as u64,
+        median_runs: median(gaps_runs),
+        median_wall_ms: median(gaps_ms),
+    }
+}
+
+/// Median wall time to the first violation for every violation hunt.
+fn hunts_table() -> i32 {
+    let dir = crate::hunt::hunt_scenarios_dir();
+    let files = match crate::report::gallery::scenario_files(&dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", dir.display());
+            return EXIT_USAGE;
+        }
+    };
+    println!(
+        "\nTime to the first violation from random faults (one thread; {}):",
+        dir.display()
+    );
+    println!(
+        "{:<44} {:>6} {:>5} {:>12} {:>12} {:>6}",
+        "hunt", "runs", "viol", "runs to 1st", "wall to 1st", "<1 s"
+    );
+    for f in files {
+        let s = match load_scenario(&f) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_USAGE;
+            }
+        };
+        if s.expect != crate::scenario::Verdict::Violation {
+            continue;
+        }
+        let fv = first_violation(&s, 11, 2_000, 30.0);
+        println!(
+            "{:<44} {:>6} {:>5} {:>12} {:>12} {:>6}",
+            s.name.trim_start_matches("hunt-"),
+            fv.runs,
+            fv.violations,
+            fv.median_runs.map_or("-".into(), |r| format!("{r:.0}")),
+            fv.median_wall_ms
+                .map_or("-".into(), |ms| format!("{ms:.0} ms")),
+            match fv.median_wall_ms {
+                Some(ms) if ms < 1000.0 => "yes",
+                Some(_) => "NO",
+                None => "none",
+            }
+        );
+    }
+    println!("runs to 1st / wall to 1st: medians over the gaps between violating seeds (each gap is a hunt from a fresh start).");
     EXIT_OK
 }

@@ -5,6 +5,9 @@
 //! input or usage.
 
 mod bench;
+mod hunt;
+mod live;
+mod matrix;
 mod runs;
 
 use clap::{Args, Parser, Subcommand};
@@ -43,6 +46,17 @@ pub enum Command {
     },
     /// Measure runs/s and simulated/wall time on the canonical benchmark scenarios.
     Bench(bench::BenchArgs),
+    /// Random faults from a scenario's [nemesis], seed after seed; the first
+    /// violation is shrunk to a minimal scenario file plus report.
+    Hunt(hunt::HuntArgs),
+    /// Algorithms x fault classes x persistence modes: violation rates into reports/matrix.*.
+    Matrix(matrix::MatrixArgs),
+    /// Run a scenario against real redis-server processes it starts on
+    /// 127.0.0.1, with real faults (SIGSTOP, SIGKILL); the same oracle judges it.
+    Live(live::LiveArgs),
+    /// One client process of `locksim live` (internal).
+    #[command(hide = true)]
+    LiveClient(live::LiveClientArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -95,5 +109,9 @@ pub fn main() -> i32 {
             }
         }
         Some(Command::Bench(args)) => bench::bench(&args),
+        Some(Command::Hunt(args)) => hunt::hunt(&args),
+        Some(Command::Matrix(args)) => matrix::matrix(&args),
+        Some(Command::Live(args)) => live::live(&args),
+        Some(Command::LiveClient(args)) => live::live_client(&args),
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{RunArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::history::fmt_true;
+use crate::report::gallery;
 use crate::report::{repro_line, write_report};
 use crate::run::{run, Outcome};
 use crate::scenario::{load_scenario, Scenario};
@@ -10,7 +11,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// Seeds the default job runs per scenario.
-pub const GALLERY_SEEDS: u64 = 5;
+pub use crate::report::gallery::GALLERY_SEEDS;
 
 /// Loads every file, or prints each error and returns `None`.
 fn load_all(files: &[PathBuf]) -> Option<Vec<(String, Scenario)>> {
@@ -59,10 +60,11 @@ pub fn run_files(args: &RunArgs) -> i32 {
         return EXIT_USAGE;
     }
     let mut all_ok = true;
+    let mut legend_printed = false;
     if !args.json {
         println!(
-            "{:<44} {:>6} {:<10} {:<10} {:<4} {}",
-            "scenario", "seed", "expect", "verdict", "ok", "hash"
+            "{:<44} {:>6} {:<10} {:<10} {:<4} hash",
+            "scenario", "seed", "expect", "verdict", "ok"
         );
     }
     for (file, s) in &loaded {
@@ -98,6 +100,10 @@ pub fn run_files(args: &RunArgs) -> i32 {
                 }
             }
             if args.timeline {
+                if !legend_printed {
+                    print!("{}", crate::report::text::legend());
+                    legend_printed = true;
+                }
                 print!("{}", crate::report::text::timeline(s, o));
             }
             if let Some(dir) = &args.report {
@@ -131,107 +137,62 @@ pub fn scenarios_dir() -> PathBuf {
         .join("scenarios")
 }
 
-/// Every `*.toml` in `dir`, sorted.
-pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// The default job: every scenario, a few seeds each, the summary table,
-/// and `reports/` regenerated.
+/// and `reports/` regenerated (`report::gallery`, shared with the test
+/// that keeps the committed gallery current).
 pub fn run_gallery() -> i32 {
     let dir = scenarios_dir();
-    let files = match scenario_files(&dir) {
-        Ok(f) if !f.is_empty() => f,
-        Ok(_) => {
-            eprintln!("error: no scenario files in {}", dir.display());
-            return EXIT_USAGE;
-        }
+    let reports = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join("reports"),
+        _ => PathBuf::from("reports"),
+    };
+    let summary = match gallery::regenerate_with(&dir, &reports, GALLERY_SEEDS, default_jobs()) {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", dir.display());
+            eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
-    let rel: Vec<PathBuf> = files
-        .iter()
-        .map(|f| Path::new("scenarios").join(f.file_name().expect("a file name")))
-        .collect();
-    let Some(loaded) = load_all(&files) else {
-        return EXIT_USAGE;
-    };
-    let reports = dir.join("..").join("reports");
-    let jobs = default_jobs();
-    let work: Vec<(usize, u64)> = loaded
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (_, s))| (0..GALLERY_SEEDS).map(move |k| (i, s.seed.wrapping_add(k))))
-        .collect();
-    let outcomes = sweep(&work, jobs, |&(i, seed)| run(&loaded[i].1, seed), &|_| {});
     println!(
-        "{:<44} {:<10} {:<10} {:>4}  {:<16} {}",
-        "scenario", "expect", "verdict", "runs", "hash", "first violation"
+        "{:<44} {:<10} {:<10} {:>4}  {:<16} first violation",
+        "scenario", "expect", "verdict", "runs", "hash"
     );
-    let mut all_ok = true;
-    let mut index = Vec::new();
-    for (i, (_, s)) in loaded.iter().enumerate() {
-        let file = rel[i].display().to_string();
-        let mine: Vec<&Outcome> = work
-            .iter()
-            .zip(&outcomes)
-            .filter(|((j, _), _)| *j == i)
-            .map(|(_, o)| o)
-            .collect();
-        let ok = mine.iter().all(|o| o.verdict() == s.expect);
-        all_ok &= ok;
-        let verdicts: std::collections::BTreeSet<_> = mine.iter().map(|o| o.verdict()).collect();
-        let verdict = if verdicts.len() == 1 {
-            mine[0].verdict().name().to_string()
-        } else {
-            "mixed".into()
-        };
-        let first = &mine[0];
+    for entry in &summary.entries {
+        let s = &entry.scenario;
+        let first = entry.first();
         let when = first
             .check
             .violations
             .first()
             .map(|v| fmt_true(v.from_us))
             .unwrap_or_default();
+        let ok = entry.ok();
         println!(
             "{:<44} {:<10} {:<10} {:>4}  {:<16} {}{}",
             s.name,
             s.expect.name(),
-            verdict,
-            mine.len(),
+            entry.verdict_label(),
+            entry.outcomes.len(),
             first.hash(),
             when,
             if ok { "" } else { "   <-- FAILED" }
         );
         if !ok {
-            for o in mine.iter().filter(|o| o.verdict() != s.expect) {
+            for o in entry.outcomes.iter().filter(|o| o.verdict() != s.expect) {
                 println!(
                     "    seed {} gave {}: repro: {}",
                     o.seed,
                     o.verdict(),
-                    repro_line(&file, o.seed)
+                    repro_line(&entry.file, o.seed)
                 );
             }
         }
-        if let Err(e) = write_report(&reports.join(&s.name), s, &file, first) {
-            eprintln!("error: cannot write reports/{}: {e}", s.name);
-            return EXIT_USAGE;
-        }
-        index.push((s.clone(), file, (*first).clone(), ok));
     }
-    if let Err(e) = crate::report::write_index(&reports, &index) {
-        eprintln!("error: cannot write reports/README.md: {e}");
-        return EXIT_USAGE;
+    for name in &summary.removed {
+        println!("removed reports/{name}/ (its scenario is gone)");
     }
     println!("\nreports written to {}", reports.display());
-    if all_ok {
+    if summary.all_ok() {
         EXIT_OK
     } else {
         EXIT_FAILED

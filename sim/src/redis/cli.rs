@@ -8,7 +8,7 @@
 //! end the session, as in redis-cli.
 
 use super::node::RedisNode;
-use locksim_models::protocol::Argv;
+use locksim_models::protocol::{Argv, Reply};
 use std::io::{BufRead, Write};
 
 /// The shell's wall clock at start, in Unix ms.
@@ -154,19 +154,25 @@ pub fn run_shell(input: impl BufRead, out: &mut impl Write, resp: bool) -> std::
                         now += ms;
                         node.active_expire(now);
                     }
-                    None => writeln!(out, "(error) SLEEP takes one argument: milliseconds >= 0")?,
+                    None => print_reply(out, &Reply::error(SLEEP_USAGE), resp)?,
                 }
                 continue;
             }
             let exec = node.execute(&argv, now);
-            if resp {
-                out.write_all(&exec.reply.to_resp())?;
-            } else {
-                writeln!(out, "{}", exec.reply.to_cli())?;
-            }
+            print_reply(out, &exec.reply, resp)?;
         }
     }
     out.flush()
+}
+
+const SLEEP_USAGE: &str = "ERR SLEEP takes one argument: milliseconds >= 0";
+
+fn print_reply(out: &mut impl Write, reply: &Reply, resp: bool) -> std::io::Result<()> {
+    if resp {
+        out.write_all(&reply.to_resp())
+    } else {
+        writeln!(out, "{}", reply.to_cli())
+    }
 }
 
 fn sleep_ms(argv: &[Vec<u8>]) -> Option<i64> {

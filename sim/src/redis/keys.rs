@@ -93,7 +93,7 @@ pub(crate) fn expire(ctx: &mut Ctx, argv: &[Vec<u8>], basetime: i64, seconds: bo
         Err(e) => return e,
     };
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return invalid_expire(name);
         }
         when *= 1000;

@@ -4,12 +4,13 @@
 //! functions, and run with the environment of `redis_env.lua` (the
 //! `redis.*` API, Redis's `pcall`, `math.random` on Redis's lrand48,
 //! protected globals). While a script runs, the node's keyspace is moved
-//! into the interpreter's app data ([`ScriptEnv`]) so that `redis.call`
-//! runs the very same command code a client does, at the same frozen time.
+//! into the engine's [`ScriptEnv`] so that `redis.call` runs the very same
+//! command code a client does, at the same frozen time.
 
-use super::commands::{self, Lookup, MAY_REPLICATE, NOSCRIPT, READONLY_ERR, WRITE};
-use super::keyspace::{Ctx, ExpiryMode, Keyspace};
-use super::luaconv::{error_table, lua_arg_bytes, lua_to_reply, reply_to_lua, script_error};
+use super::commands;
+use super::keyspace::{ExpiryMode, Keyspace};
+use super::luacall::{acl_check, redis_call, redis_pcall, trampoline, EnvPtr, ScriptEnv, ENV_KEY};
+use super::luaconv::{error_table, lua_arg_bytes, lua_to_reply, script_error};
 use locksim_models::protocol::{Argv, Reply};
 use mlua::{
     ffi, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue,
@@ -25,7 +26,35 @@ const HOOK_EVERY: u32 = 100_000;
 /// A script is stopped after this many hook periods (10^9 instructions,
 /// seconds of real CPU). Redis would keep running it (BUSY); a simulator
 /// must not hang.
+#[cfg(not(test))]
 const HOOK_BUDGET: u64 = 10_000;
+#[cfg(test)]
+const HOOK_BUDGET: u64 = 20;
+
+/// Installs the instruction-budget hook. Once the budget is spent the hook
+/// fires at every instruction, like Redis's hook after SCRIPT KILL, so that
+/// a `pcall` cannot swallow the error and keep looping.
+fn install_hook(lua: &Lua, env: EnvPtr, every: u32) {
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(every),
+        move |lua, _| {
+            // SAFETY: runs inside a script, while `run` keeps no reference
+            // to the environment.
+            let env_ref = unsafe { env.get() };
+            env_ref.steps += 1;
+            if env_ref.steps > HOOK_BUDGET {
+                if !env_ref.killed {
+                    env_ref.killed = true;
+                    install_hook(lua, env, 1);
+                }
+                return Err(mlua::Error::runtime(
+                    "script exceeded its instruction budget",
+                ));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    );
+}
 
 /// Flags from a script's `#!lua` shebang line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,22 +63,6 @@ pub(crate) struct ScriptFlags {
     pub compat: bool,
     /// `flags=no-writes`.
     pub no_writes: bool,
-}
-
-/// The state `redis.call` works on while a script runs.
-pub(crate) struct ScriptEnv {
-    ks: Keyspace,
-    now: i64,
-    mode: ExpiryMode,
-    replica: bool,
-    read_only: bool,
-    write_dirty: bool,
-    propagate: bool,
-    also: Vec<Argv>,
-    /// Redis's lrand48 state (48 bits), one per node, never reseeded.
-    rand: u64,
-    steps: u64,
-    killed: bool,
 }
 
 /// How one script runs.
@@ -68,12 +81,25 @@ struct Script {
 /// A node's interpreter and script cache.
 pub(crate) struct LuaEngine {
     lua: Lua,
-    globals: Table,
     run: Function,
-    env: Table,
+    env_table: Table,
+    /// Owned (from `Box::into_raw`), freed on drop; reachable from Lua
+    /// through the registry.
+    env: EnvPtr,
     scripts: BTreeMap<String, Script>,
     /// Script body to SHA1, so a repeated EVAL does not hash again.
     shas: BTreeMap<Vec<u8>, String>,
+}
+
+// SAFETY: the engine exclusively owns its Lua state (mlua's `send` feature)
+// and its `ScriptEnv`; both are only used through `&mut self`.
+unsafe impl Send for LuaEngine {}
+
+impl Drop for LuaEngine {
+    fn drop(&mut self) {
+        // SAFETY: created by `Box::into_raw` in `build`; no script runs now.
+        drop(unsafe { Box::from_raw(self.env.0) });
+    }
 }
 
 impl std::fmt::Debug for LuaEngine {
@@ -84,23 +110,22 @@ impl std::fmt::Debug for LuaEngine {
     }
 }
 
-/// A C function calling its upvalue with all its arguments and returning
-/// its results; an error is re-raised from this C frame. Redis's `redis.*`
-/// functions are C functions: wrapping the Lua implementations in this
-/// keeps stack levels, tail calls and error positions identical.
-unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
-    let nargs = ffi::lua_gettop(state);
-    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
-    ffi::lua_insert(state, 1);
-    if ffi::lua_pcall(state, nargs, ffi::LUA_MULTRET, 0) != 0 {
-        ffi::lua_error(state);
-    }
-    ffi::lua_gettop(state)
-}
-
 /// SHA1 of a script body, lowercase hex.
 pub(crate) fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// `redis.acl_check_cmd`: (result, is an error to raise).
+fn raw_acl(lua: &Lua, args: MultiValue) -> mlua::Result<(LuaValue, bool)> {
+    let argv: Option<Argv> = args.iter().map(lua_arg_bytes).collect();
+    let outcome = match argv {
+        None => Err(&b"Lua redis lib command arguments must be strings or integers"[..]),
+        Some(argv) => acl_check(&argv),
+    };
+    match outcome {
+        Ok(ok) => Ok((LuaValue::Boolean(ok), false)),
+        Err(msg) => Ok((LuaValue::Table(error_table(lua, msg, false)?), true)),
+    }
 }
 
 impl LuaEngine {
@@ -113,55 +138,54 @@ impl LuaEngine {
         // SAFETY: the debug library is needed by the error handler; it is
         // removed from the globals before any user script runs.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
-        lua.set_app_data(ScriptEnv {
-            ks: Keyspace::default(),
-            now: 0,
-            mode: ExpiryMode::Master,
-            replica: false,
-            read_only: false,
-            write_dirty: false,
-            propagate: true,
-            also: Vec::new(),
-            rand: 0x1234_ABCD_330E,
-            steps: 0,
-            killed: false,
-        });
-        let raw_call = lua.create_function(|lua, args: MultiValue| raw_call(lua, args))?;
+        let env = EnvPtr(Box::into_raw(Box::<ScriptEnv>::default()));
+        // SAFETY: stores the environment's address in the registry; C
+        // functions are plain `lua_CFunction`s with no upvalues.
+        let (call, pcall) = unsafe {
+            lua.exec_raw::<()>((), |state| {
+                ffi::lua_pushlightuserdata(state, env.0.cast());
+                ffi::lua_setfield(state, ffi::LUA_REGISTRYINDEX, ENV_KEY.as_ptr());
+            })?;
+            (
+                lua.create_c_function(redis_call)?,
+                lua.create_c_function(redis_pcall)?,
+            )
+        };
         let raw_acl = lua.create_function(|lua, args: MultiValue| raw_acl(lua, args))?;
         let raw_err =
             lua.create_function(|lua, buf: mlua::String| error_table(lua, &buf.as_bytes(), false))?;
         let raw_sha1 = lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?;
-        let raw_rand = lua.create_function(|lua, ()| {
-            let mut env = lua.app_data_mut::<ScriptEnv>().expect("script env");
+        // SAFETY (the three closures below and the hook): they run only
+        // inside a script, while `run` holds the engine mutably and keeps
+        // no reference to the environment.
+        let raw_rand = lua.create_function(move |_, ()| {
+            let env = unsafe { env.get() };
             env.rand = (env.rand.wrapping_mul(0x5_DEEC_E66D).wrapping_add(0xB)) & ((1 << 48) - 1);
             Ok((env.rand >> 17) as f64)
         })?;
-        let raw_srand = lua.create_function(|lua, seed: i64| {
+        let raw_srand = lua.create_function(move |_, seed: i64| {
             let seed = seed as i32;
             let low = u64::from(seed as u32 & 0xffff);
             let high = u64::from((seed >> 16) as u32 & 0xffff);
-            let mut env = lua.app_data_mut::<ScriptEnv>().expect("script env");
-            env.rand = 0x330E | (low << 16) | (high << 32);
+            unsafe { env.get() }.rand = 0x330E | (low << 16) | (high << 32);
             Ok(())
         })?;
-        let raw_set_repl = lua.create_function(|lua, flags: i64| {
-            lua.app_data_mut::<ScriptEnv>()
-                .expect("script env")
-                .propagate = flags != 0;
+        let raw_set_repl = lua.create_function(move |_, flags: i64| {
+            unsafe { env.get() }.propagate = flags != 0;
             Ok(())
         })?;
         let cfn = lua.create_function(|lua, f: Function| {
-            // SAFETY: pushes one C closure over the function argument; the
-            // trampoline only uses the Lua C API on its own stack.
+            // SAFETY: pushes one C closure over the function argument.
             unsafe {
                 lua.exec_raw::<Function>(f, |state| {
                     ffi::lua_pushcclosure(state, trampoline, 1);
                 })
             }
         })?;
-        let (run, env): (Function, Table) =
+        let (run, env_table): (Function, Table) =
             lua.load(ENV_SOURCE).set_name(INTERNAL_CHUNK).call((
-                raw_call,
+                call,
+                pcall,
                 raw_acl,
                 raw_err,
                 raw_sha1,
@@ -170,25 +194,11 @@ impl LuaEngine {
                 raw_set_repl,
                 cfn,
             ))?;
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            |lua, _| {
-                let mut env = lua.app_data_mut::<ScriptEnv>().expect("script env");
-                env.steps += 1;
-                if env.steps > HOOK_BUDGET {
-                    env.killed = true;
-                    return Err(mlua::Error::runtime(
-                        "script exceeded its instruction budget",
-                    ));
-                }
-                Ok(mlua::VmState::Continue)
-            },
-        );
-        let globals = lua.globals();
+        install_hook(&lua, env, HOOK_EVERY);
         Ok(LuaEngine {
             lua,
-            globals,
             run,
+            env_table,
             env,
             scripts: BTreeMap::new(),
             shas: BTreeMap::new(),
@@ -211,7 +221,7 @@ impl LuaEngine {
     }
 
     /// Compiles `body` (the shebang line, if any, is `skip` bytes long and
-    /// is blanked out, keeping line numbers) and caches it under `sha`.
+    /// is left out, keeping line numbers) and caches it under `sha`.
     pub fn compile(
         &mut self,
         sha: &str,
@@ -223,7 +233,7 @@ impl LuaEngine {
             .lua
             .load(&body[skip..])
             .set_name("@user_script")
-            .set_environment(self.env.clone())
+            .set_environment(self.env_table.clone())
             .into_function()
             .map_err(|e| {
                 let msg = match e {
@@ -256,7 +266,8 @@ impl LuaEngine {
         also: &mut Vec<Argv>,
     ) -> Reply {
         {
-            let mut env = self.lua.app_data_mut::<ScriptEnv>().expect("script env");
+            // SAFETY: no script is running; this is the only reference.
+            let env = unsafe { self.env.get() };
             std::mem::swap(&mut env.ks, ks);
             env.now = p.now;
             env.mode = p.mode;
@@ -268,10 +279,12 @@ impl LuaEngine {
             env.killed = false;
         }
         let result = self.call(sha, keys, args);
-        let mut env = self.lua.app_data_mut::<ScriptEnv>().expect("script env");
+        // SAFETY: the script has returned; this is the only reference.
+        let env = unsafe { self.env.get() };
         std::mem::swap(&mut env.ks, ks);
         also.append(&mut env.also);
         if env.killed {
+            install_hook(&self.lua, self.env, HOOK_EVERY);
             return Reply::error(format!(
                 "ERR locksim: script {sha} ran more than {} Lua instructions and was stopped (Redis would stay BUSY)",
                 u64::from(HOOK_EVERY) * HOOK_BUDGET
@@ -285,120 +298,76 @@ impl LuaEngine {
 
     fn call(&self, sha: &str, keys: &[Vec<u8>], args: &[Vec<u8>]) -> mlua::Result<Reply> {
         let script = self.scripts.get(sha).expect("script is cached");
-        self.globals.raw_set("KEYS", self.array(keys)?)?;
-        self.globals.raw_set("ARGV", self.array(args)?)?;
-        let (ok, value): (bool, LuaValue) = self.run.call(&script.func)?;
+        // SAFETY: with the runner and the script function on the stack,
+        // pushes KEYS and ARGV as fresh tables into the globals (raw sets,
+        // bypassing the read-only metatable), then calls the runner, which
+        // catches every error (xpcall) and leaves (ok, value).
+        let (ok, value): (bool, LuaValue) = unsafe {
+            self.lua.exec_raw((&self.run, &script.func), |state| {
+                for (name, items) in [(c"KEYS", keys), (c"ARGV", args)] {
+                    ffi::lua_pushstring(state, name.as_ptr());
+                    ffi::lua_createtable(state, c_int::try_from(items.len()).unwrap_or(0), 0);
+                    for (i, item) in items.iter().enumerate() {
+                        ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                        ffi::lua_rawseti(state, -2, (i + 1) as ffi::lua_Integer);
+                    }
+                    ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
+                }
+                ffi::lua_call(state, 1, 2);
+            })?
+        };
         Ok(if ok {
             lua_to_reply(&value)
         } else {
             script_error(&value, sha)
         })
     }
-
-    fn array(&self, items: &[Vec<u8>]) -> mlua::Result<Table> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, item) in items.iter().enumerate() {
-            t.raw_set(i + 1, self.lua.create_string(item)?)?;
-        }
-        Ok(t)
-    }
 }
 
-/// Converts `redis.call` arguments, or the error table for bad ones.
-fn call_argv(lua: &Lua, args: &MultiValue) -> mlua::Result<Result<Argv, Table>> {
-    if args.is_empty() {
-        let msg = b"Please specify at least one argument for this redis lib call";
-        return Ok(Err(error_table(lua, msg, false)?));
-    }
-    let mut argv = Vec::with_capacity(args.len());
-    for a in args {
-        match lua_arg_bytes(a) {
-            Some(b) => argv.push(b),
-            None => {
-                let msg = b"Lua redis lib command arguments must be strings or integers";
-                return Ok(Err(error_table(lua, msg, false)?));
-            }
-        }
-    }
-    Ok(Ok(argv))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `redis.call` / `redis.pcall`: returns the converted reply and whether it
-/// is an error (the Lua side raises it for `redis.call`).
-fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(LuaValue, bool)> {
-    let argv = match call_argv(lua, &args)? {
-        Ok(argv) => argv,
-        Err(t) => return Ok((LuaValue::Table(t), true)),
-    };
-    let outcome = {
-        let mut env = lua.app_data_mut::<ScriptEnv>().expect("script env");
-        script_call(&mut env, &argv)
-    };
-    match outcome {
-        Ok(reply) => {
-            let failed = reply.is_error();
-            Ok((reply_to_lua(lua, &reply)?, failed))
+    fn run(e: &mut LuaEngine, body: &str) -> Reply {
+        let sha = e.sha_of(body.as_bytes());
+        if e.flags(&sha).is_none() {
+            e.compile(&sha, body.as_bytes(), 0, ScriptFlags::default())
+                .expect("compiles");
         }
-        Err(msg) => Ok((
-            LuaValue::Table(error_table(lua, msg.as_bytes(), true)?),
-            true,
-        )),
+        let p = RunParams {
+            now: 0,
+            mode: ExpiryMode::Master,
+            replica: false,
+            read_only: false,
+        };
+        e.run(&sha, &[], &[], &mut Keyspace::default(), p, &mut Vec::new())
     }
-}
 
-/// Redis's `scriptCall`: the checks a command from a script goes through,
-/// then the command itself. `Err` carries the error buffer.
-fn script_call(env: &mut ScriptEnv, argv: &[Vec<u8>]) -> Result<Reply, String> {
-    let spec = match commands::lookup(argv) {
-        Lookup::Found(spec) => spec,
-        Lookup::Unknown | Lookup::UnknownSubcommand => {
-            return Err("Unknown Redis command called from script".into())
+    #[test]
+    fn runaway_scripts_are_stopped_even_under_pcall() {
+        let mut e = LuaEngine::new();
+        for body in [
+            "while true do end",
+            "while true do pcall(function() while true do end end) end",
+        ] {
+            let Reply::Error(msg) = run(&mut e, body) else {
+                panic!("{body} was not stopped")
+            };
+            assert!(msg.contains("instructions and was stopped"), "{msg}");
         }
-    };
-    if !commands::arity_ok(spec, argv.len()) {
-        return Err("Wrong number of args calling Redis command from script".into());
+        assert_eq!(
+            run(
+                &mut e,
+                "local n = 0 for i = 1, 1000 do n = n + i end return n"
+            ),
+            Reply::Int(500500)
+        );
     }
-    if spec.flags & NOSCRIPT != 0 {
-        return Err("This Redis command is not allowed from script".into());
-    }
-    if env.read_only && spec.flags & (WRITE | MAY_REPLICATE) != 0 {
-        return Err("Write commands are not allowed from read-only scripts.".into());
-    }
-    if spec.flags & WRITE != 0 {
-        if !env.write_dirty && env.replica && env.mode != ExpiryMode::Loading {
-            return Err(format!("-{READONLY_ERR}"));
-        }
-        env.write_dirty = true;
-    }
-    let ScriptEnv {
-        ks,
-        now,
-        mode,
-        also,
-        propagate,
-        ..
-    } = env;
-    let mut ctx = Ctx {
-        ks,
-        now: *now,
-        mode: *mode,
-        also,
-        propagate: *propagate,
-    };
-    Ok(commands::run_plain(&mut ctx, spec.cmd, argv))
-}
 
-/// `redis.acl_check_cmd`: every known command is permitted (no ACLs).
-fn raw_acl(lua: &Lua, args: MultiValue) -> mlua::Result<(LuaValue, bool)> {
-    let argv = match call_argv(lua, &args)? {
-        Ok(argv) => argv,
-        Err(t) => return Ok((LuaValue::Table(t), true)),
-    };
-    match commands::lookup(&argv) {
-        Lookup::Found(_) => Ok((LuaValue::Boolean(true), false)),
-        _ => {
-            let msg = b"Invalid command passed to redis.acl_check_cmd()";
-            Ok((LuaValue::Table(error_table(lua, msg, false)?), true))
-        }
+    #[test]
+    fn engine_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<LuaEngine>();
+        assert_send::<super::super::node::RedisNode>();
     }
 }

@@ -1,8 +1,9 @@
-//! Redis's conversion rules between Lua values and RESP replies.
+//! Redis's conversion rules between Lua values and RESP replies, and the
+//! number formats involved.
 //!
-//! Redis -> Lua (`redis.call` results): integer -> number, bulk -> string,
-//! nil bulk / nil array -> false, array -> table, status -> `{ok=...}`,
-//! error -> `{err=...}`.
+//! Redis -> Lua (`redis.call` results, pushed by `luacall.rs`): integer ->
+//! number, bulk -> string, nil bulk / nil array -> false, array -> table,
+//! status -> `{ok=...}`, error -> `{err=...}`.
 //!
 //! Lua -> Redis (script results): number -> integer (C truncation), string
 //! -> bulk, true -> 1, false / nil -> nil bulk, `{err=...}` -> error,
@@ -49,7 +50,9 @@ fn strip_zeros(s: &str) -> &str {
 /// C's `(long long)` cast of a double on x86-64: truncation, and
 /// `LLONG_MIN` for NaN and out-of-range values.
 pub(crate) fn c_cast_i64(x: f64) -> i64 {
-    if x.is_nan() || !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&x) {
+    // 2^63 as a double: the first value a long long cannot hold.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if x.is_nan() || !(-LIMIT..LIMIT).contains(&x) {
         i64::MIN
     } else {
         x as i64
@@ -86,33 +89,6 @@ pub(crate) fn error_table(lua: &Lua, buf: &[u8], from_command: bool) -> mlua::Re
         t.raw_set("ignore_error_stats_update", true)?;
     }
     Ok(t)
-}
-
-/// Converts a command's reply into the Lua value `redis.call` returns.
-pub(crate) fn reply_to_lua(lua: &Lua, reply: &Reply) -> mlua::Result<LuaValue> {
-    Ok(match reply {
-        Reply::Int(i) => LuaValue::Number(*i as f64),
-        Reply::Bulk(Some(b)) => LuaValue::String(lua.create_string(b)?),
-        Reply::Bulk(None) | Reply::Array(None) => LuaValue::Boolean(false),
-        Reply::Status(s) => {
-            let t = lua.create_table_with_capacity(0, 1)?;
-            t.raw_set("ok", lua.create_string(s)?)?;
-            LuaValue::Table(t)
-        }
-        Reply::Error(e) => {
-            let mut buf = Vec::with_capacity(e.len() + 1);
-            buf.push(b'-');
-            buf.extend_from_slice(e.as_bytes());
-            LuaValue::Table(error_table(lua, &buf, true)?)
-        }
-        Reply::Array(Some(items)) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                t.raw_set(i + 1, reply_to_lua(lua, item)?)?;
-            }
-            LuaValue::Table(t)
-        }
-    })
 }
 
 /// A `redis.call` argument: strings as they are, numbers as `%.17g`.

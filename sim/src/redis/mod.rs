@@ -14,6 +14,7 @@ mod hash;
 mod keys;
 mod keyspace;
 mod lua;
+mod luacall;
 mod luaconv;
 mod node;
 mod scripting;

@@ -1,12 +1,13 @@
 -- The Redis 7.0 scripting environment, run once per node's Lua state.
 --
--- Redis implements redis.* and math.random in C. Here they are Lua
+-- Redis implements redis.* and math.random in C. redis.call and
+-- redis.pcall are C functions here too; the other helpers are Lua
 -- functions wrapped by `cfn` into C closures that re-raise any error from
 -- the C frame, so stack levels, tail calls and the error handler's source
 -- and line are exactly those of Redis. This chunk is named
 -- "=locksim_redis"; the error handler skips its frames (the globals
 -- protection metamethods), which in Redis are C functions too.
-local raw_call, raw_acl, raw_err, raw_sha1, raw_rand, raw_srand, raw_set_repl, cfn = ...
+local redis_call, redis_pcall, raw_acl, raw_err, raw_sha1, raw_rand, raw_srand, raw_set_repl, cfn = ...
 
 local G = _G
 local dbg = debug
@@ -51,16 +52,8 @@ end
 -- redis.*
 local redis = {}
 
-redis.call = cfn(function(...)
-  local r, failed = raw_call(...)
-  if failed then error(r) end
-  return r
-end)
-
-redis.pcall = cfn(function(...)
-  local r = raw_call(...)
-  return r
-end)
+redis.call = redis_call
+redis.pcall = redis_pcall
 
 redis.acl_check_cmd = cfn(function(...)
   local r, failed = raw_acl(...)
@@ -227,8 +220,35 @@ local function readonly()
   error("Attempt to modify a readonly table", 2)
 end
 
-setmetatable(G, { __index = missing, __newindex = readonly })
-local env = setmetatable({}, { __index = G, __newindex = readonly })
+setmetatable(G, { __index = missing, __newindex = readonly, __metatable = {} })
+local env = setmetatable({}, { __index = G, __newindex = readonly, __metatable = {} })
+
+-- Redis makes the globals and every table reachable from them read-only.
+-- Plain Lua 5.1 cannot refuse `string.x = 1`, but rawset and setmetatable
+-- refuse these tables as Redis does.
+local protected = {}
+for _, t in ipairs({ G, env, redis, string, math, table, coroutine, getmetatable("") }) do
+  protected[t] = true
+end
+local real_rawset, real_setmetatable = rawset, setmetatable
+
+G.rawset = cfn(function(...)
+  local t, k = ...
+  if type(t) ~= "table" then argerr(1, "table expected, got " .. typename(1, ...)) end
+  if select("#", ...) < 2 then argerr(2, "value expected") end
+  if select("#", ...) < 3 then argerr(3, "value expected") end
+  if protected[t] then error("Attempt to modify a readonly table", 0) end
+  real_rawset(t, k, (select(3, ...)))
+  return t
+end)
+
+G.setmetatable = cfn(function(...)
+  local t, mt = ...
+  if type(t) ~= "table" then argerr(1, "table expected, got " .. typename(1, ...)) end
+  if mt ~= nil and type(mt) ~= "table" then argerr(2, "nil or table expected") end
+  if protected[t] then error("Attempt to modify a readonly table", 0) end
+  return real_setmetatable(t, mt)
+end)
 
 local function run(f)
   return xpcall(f, handler)

@@ -36,60 +36,14 @@ use values::Cx;
 
 /// Why this build cannot simulate fault `f` of `s`, if it cannot. Reported
 /// at the fault's `kind`.
-pub fn support_gap_fault(f: &Fault, s: &Scenario) -> Option<String> {
-    match f {
-        Fault::Kill {
-            node: NodeRef::Redis(_),
-            ..
-        }
-        | Fault::PowerLoss {
-            node: NodeRef::Redis(_),
-            ..
-        } if s.redis.persistence != Persistence::None => Some(format!(
-            "`{}` of a Redis node with persistence `{}` is not supported yet",
-            f.kind_name(),
-            s.redis.persistence.name()
-        )),
-        _ => None,
-    }
+pub fn support_gap_fault(_f: &Fault, _s: &Scenario) -> Option<String> {
+    None
 }
 
 /// Every scenario-level gap of `s`, as (dotted key path, message): the path
 /// (`redis.topology`, `nemesis.pause.rate`) is where the error is reported.
-pub fn support_gap_scenario(s: &Scenario) -> Vec<(&'static str, String)> {
-    let mut gaps = Vec::new();
-    if s.redis.topology == Topology::Sentinel {
-        gaps.push((
-            "redis.topology",
-            "topology `sentinel` is not supported yet".to_string(),
-        ));
-    }
-    if s.redis.persistence != Persistence::None {
-        gaps.push((
-            "redis.persistence",
-            format!(
-                "persistence `{}` is not supported yet",
-                s.redis.persistence.name()
-            ),
-        ));
-    }
-    let n = &s.nemesis;
-    let rates = [
-        ("nemesis.kill", n.kill),
-        ("nemesis.power_loss", n.power_loss),
-        ("nemesis.pause.rate", n.pause.rate),
-        ("nemesis.clock_jump.rate", n.clock_jump.rate),
-        ("nemesis.partition.rate", n.partition.rate),
-    ];
-    for (path, rate) in rates {
-        if rate != 0.0 {
-            gaps.push((
-                path,
-                format!("a nonzero nemesis rate (`{path}`) is not supported yet"),
-            ));
-        }
-    }
-    gaps
+pub fn support_gap_scenario(_s: &Scenario) -> Vec<(&'static str, String)> {
+    Vec::new()
 }
 
 /// Rejects what this build cannot simulate, at the offending key or value.

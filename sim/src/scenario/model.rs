@@ -148,7 +148,7 @@ pub struct ClientsConfig {
 }
 
 /// A node of the world, by its scenario name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeRef {
     /// `redis-<i>`
     Redis(usize),
@@ -174,6 +174,20 @@ impl NodeRef {
             "client" => Some(NodeRef::Client(i)),
             _ => None,
         }
+    }
+}
+
+/// Serialized by its scenario name (`"redis-2"`), as scenario files write it.
+impl Serialize for NodeRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NodeRef, D::Error> {
+        let name = String::deserialize(d)?;
+        NodeRef::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("not a node name: `{name}`")))
     }
 }
 

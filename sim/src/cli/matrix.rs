@@ -1,0 +1,260 @@
+//! `locksim matrix`: algorithms x fault classes x persistence modes, into
+//! `reports/matrix.md` and `reports/matrix.json` (and `matrix.svg`).
+
+use super::runs::scenarios_dir;
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::hunt::matrix::{run_matrix, CellStatus, FaultClass, MatrixCell};
+use crate::report::write_atomic;
+use crate::sweep::default_jobs;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use locksim_models::Algorithm;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug, Clone)]
+pub struct MatrixArgs {
+    /// Seeds per cell (0..N).
+    #[arg(long, default_value_t = 100)]
+    pub seeds: u64,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Write matrix.md/.json/.svg into DIR (default: reports/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write every cell's generated scenario into DIR (for `locksim hunt`).
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+}
+
+/// `locksim matrix`
+pub fn matrix(args: &MatrixArgs) -> i32 {
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    if jobs == 0 || args.seeds == 0 {
+        eprintln!("error: --jobs and --seeds must be at least 1");
+        return EXIT_USAGE;
+    }
+    if let Some(dir) = &args.scenarios {
+        for c in crate::hunt::matrix::cells() {
+            let s = c.scenario();
+            if let Err(e) = write_atomic(
+                &dir.join(format!("{}.toml", s.name)),
+                s.to_toml().as_bytes(),
+            ) {
+                eprintln!("error: cannot write into {}: {e}", dir.display());
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| scenarios_dir().join("..").join("reports"));
+    let bar = ProgressBar::new(0);
+    if std::io::stderr().is_terminal() {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs {per_sec}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let start = Instant::now();
+    let b = bar.clone();
+    let cells = run_matrix(args.seeds, jobs, &move |done, total| {
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let wall = start.elapsed();
+    let md = render_md(&cells, args.seeds, jobs, wall);
+    let json = serde_json::to_string_pretty(&cells).expect("cells serialize");
+    let written = write_atomic(&out.join("matrix.md"), md.as_bytes())
+        .and_then(|_| write_atomic(&out.join("matrix.json"), json.as_bytes()))
+        .and_then(|_| write_svg(&out, &cells));
+    if let Err(e) = written {
+        eprintln!("error: cannot write into {}: {e}", out.display());
+        return EXIT_USAGE;
+    }
+    print!("{}", grid(&cells));
+    let disagree: Vec<&MatrixCell> = cells.iter().filter(|c| c.agrees == Some(false)).collect();
+    println!(
+        "\n{} cells, {} runs each, {:.1} s; written to {}/matrix.{{md,json,svg}}",
+        cells.len(),
+        args.seeds,
+        wall.as_secs_f64(),
+        out.display()
+    );
+    for c in &disagree {
+        println!(
+            "DISAGREES with ground truth rows {:?}: {} x {} ({}): expected {}, measured {} L / {} R in {} runs",
+            c.rows,
+            c.algorithm,
+            c.class,
+            c.persistence,
+            c.expect.map_or("-", |e| e.text()),
+            c.l,
+            c.r,
+            c.runs
+        );
+    }
+    if disagree.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// `matrix.svg`, drawn by the reports module.
+fn write_svg(out: &std::path::Path, cells: &[MatrixCell]) -> std::io::Result<()> {
+    // REPORTS-ENGINEER CALL SITE: `crate::report::render_matrix_svg(&[MatrixCell]) -> String`
+    // is not in the tree yet. Once it lands, replace this body with:
+    //     write_atomic(&out.join("matrix.svg"), crate::report::render_matrix_svg(cells).as_bytes())
+    let _ = (out, cells);
+    Ok(())
+}
+
+fn pct(x: f64) -> String {
+    let p = x * 100.0;
+    if p == 0.0 {
+        "0".into()
+    } else if p < 1.0 {
+        format!("{p:.1}%")
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
+/// One short cell of the grid: violation rate and the kinds seen.
+fn short(c: &MatrixCell) -> String {
+    match &c.status {
+        CellStatus::NotAvailableYet(_) => "n/a yet".into(),
+        CellStatus::Measured => {
+            let mut kinds = String::new();
+            if c.l > 0 {
+                kinds.push('L');
+            }
+            if c.r > 0 {
+                kinds.push('R');
+            }
+            let mark = match c.agrees {
+                Some(false) => " ✗",
+                _ => "",
+            };
+            if c.violations == 0 {
+                format!("safe{mark}")
+            } else {
+                format!("{} {kinds}{mark}", pct(c.violation_rate))
+            }
+        }
+    }
+}
+
+/// The compact grid (persistence `none` for every class; the kill, power
+/// loss and failover cells of other modes are in the detailed table).
+pub fn grid(cells: &[MatrixCell]) -> String {
+    let mut s = String::new();
+    let classes: Vec<&str> = FaultClass::ALL.iter().map(|c| c.name()).collect();
+    let _ = writeln!(s, "| algorithm | {} |", classes.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---|".repeat(classes.len()));
+    for alg in Algorithm::ALL {
+        let mut row = format!("| {} |", alg.name());
+        for class in &classes {
+            let c = cells.iter().find(|c| {
+                c.algorithm == alg.name() && c.class == *class && c.persistence == "none"
+            });
+            let _ = write!(row, " {} |", c.map_or("-".to_string(), short));
+        }
+        let _ = writeln!(s, "{row}");
+    }
+    s
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x >= 1000.0 => format!("{:.1} s", x / 1000.0),
+        Some(x) => format!("{x:.0} ms"),
+    }
+}
+
+/// `matrix.md`.
+pub fn render_md(cells: &[MatrixCell], seeds: u64, jobs: usize, wall: Duration) -> String {
+    let mut md = String::from("# The safety matrix\n\n");
+    let _ = writeln!(
+        md,
+        "Generated by `locksim matrix --seeds {seeds}` ({} cells x {seeds} seeds on {jobs} threads, {:.0} s). \
+         Each cell is a generated scenario (`locksim::hunt::matrix`): 3 clients x 10 cycles of 100-800 ms critical \
+         sections under a 2 s TTL, library defaults otherwise (validity re-checked by Redlock only, plain `DEL` \
+         release for the SETNX-era recipes), 40 s simulated with every fault healed at 20 s; its nemesis injects \
+         one fault class only.\n",
+        cells.len(),
+        wall.as_secs_f64()
+    );
+    md.push_str("| class | what the nemesis does |\n|---|---|\n");
+    for c in FaultClass::ALL {
+        let _ = writeln!(md, "| {} | {} |", c.name(), c.describe());
+    }
+    md.push_str("\n## Violation rate (persistence `none`)\n\n");
+    md.push_str("L = two clients held the lock at once; R = the resource accepted a stale write. ✗ = disagrees with the ground truth.\n\n");
+    md.push_str(&grid(cells));
+    md.push_str("\n## Every cell\n\n");
+    md.push_str("Violation rate with its 95% Wilson interval; L, R and liveness loss as runs out of the total; \
+                 median runs and single-thread wall time to the first violation (over the gaps between violating seeds); \
+                 the ground-truth rows that speak about the cell and whether the measurement agrees.\n\n");
+    md.push_str("| algorithm | faults | persistence | runs | violation rate [95% CI] | L | R | liveness lost | runs to 1st | wall to 1st | ground truth | agrees |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for c in cells {
+        if let CellStatus::NotAvailableYet(why) = &c.status {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | - | not available yet ({why}) | | | | | | {} | |",
+                c.algorithm,
+                c.class,
+                c.persistence,
+                gt_text(c)
+            );
+            continue;
+        }
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} [{}, {}] | {} | {} | {} | {} | {} | {} | {} |",
+            c.algorithm,
+            c.class,
+            c.persistence,
+            c.runs,
+            pct(c.violation_rate),
+            pct(c.wilson_lo),
+            pct(c.wilson_hi),
+            c.l,
+            c.r,
+            c.liveness,
+            c.median_runs_to_first
+                .map_or("-".into(), |r| format!("{r:.0}")),
+            ms(c.median_ms_to_first),
+            gt_text(c),
+            match c.agrees {
+                Some(true) => "yes",
+                Some(false) => "**NO**",
+                None => "",
+            }
+        );
+    }
+    md
+}
+
+fn gt_text(c: &MatrixCell) -> String {
+    match c.expect {
+        None => String::new(),
+        Some(e) if c.rows.is_empty() => format!("{} (control)", e.text()),
+        Some(e) => {
+            let rows: Vec<String> = c.rows.iter().map(|r| format!("#{r}")).collect();
+            format!("{}: {}", rows.join(", "), e.text())
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! The simulated disk of a Redis node, and the persistence timers of its
+//! server process.
+//!
+//! A [`Disk`] lives in the world (outside the madsim node), so it survives
+//! `kill` and `restart`; the server process only ever appends to it. It
+//! holds what Redis 7.0 keeps on disk:
+//!
+//! - the **AOF** (multi-part, as in 7.0): an optional *base* (written by a
+//!   full resync from a master, always durable) and the *incremental* log:
+//!   the effects of every write, in the absolute-time form Redis appends
+//!   (`SET k v PXAT t`, `PEXPIREAT`, `DEL`, scripts as their effects). A
+//!   prefix of the log is fsynced; the rest is *written* (in the OS page
+//!   cache) but not durable.
+//! - the **RDB** snapshot, with the node wall time it was taken at. A
+//!   snapshot is durable once taken.
+//!
+//! | mode | before the reply | in the background | `kill` loses | `power-loss` loses |
+//! |---|---|---|---|---|
+//! | `none` | nothing | nothing | everything | everything |
+//! | `rdb` | nothing | snapshot (`dump`) every `rdb_save_every_ms` if something changed | writes since the last snapshot | the same |
+//! | `aof-everysec` | write | fsync at every second of node time | nothing | the writes of the last (unsynced) second |
+//! | `aof-always` | write + fsync | nothing | nothing | nothing |
+//!
+//! On restart the node loads the AOF if the mode has one (base, then the
+//! log replayed with `apply_effect` at the node's wall time now, then every
+//! key whose absolute expiry has passed is dropped), else the RDB snapshot
+//! (`RedisNode::load`, which skips expired keys). Expiries are absolute, so
+//! time spent down counts against every TTL.
+//!
+//! Simplifications, all documented where they matter:
+//! - fsync happens on a grid of whole seconds of the node's monotonic clock
+//!   (Redis checks `server.unixtime`; a wall-clock jump does not move our
+//!   grid), and only once something is unsynced. Redis also fsyncs at once
+//!   when the first write of a new second arrives; we wait for the grid.
+//! - a snapshot is instantaneous (no fork, no partial file); the `save`
+//!   rule is `save <rdb_save_every_ms> 1`: a snapshot at the first 100 ms
+//!   tick at which the keyspace changed and the last save is at least
+//!   `rdb_save_every_ms` old (time counted from process start, as
+//!   `lastsave`).
+//! - no AOF rewrite: the log grows for the whole run (a run is short).
+//! - `none` keeps nothing, not even the RDB file a replica receives on a
+//!   full resync (Redis leaves it on disk unless `rdb-del-sync-files`).
+//! - after a `kill` the page cache still holds the unsynced tail; the next
+//!   fsync (by the restarted process) makes it durable, as `fsync(2)` of
+//!   the file would.
+
+use crate::history::EventKind;
+use crate::node::Server;
+use crate::redis::{RedisNode, Value};
+use crate::scenario::{NodeRef, Persistence};
+use crate::world::World;
+use locksim_models::Argv;
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// A keyspace as `RedisNode::dump` returns it: key, value, absolute expiry.
+pub type Dump = Vec<(Vec<u8>, Value, Option<i64>)>;
+
+/// How often a node checks whether it must snapshot (Redis `hz 10`).
+const CRON_MS: u64 = 100;
+/// The everysec fsync period.
+const FSYNC_MS: u64 = 1000;
+
+/// A keyspace image with the node wall time it was taken at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub entries: Dump,
+    pub wall_ms: i64,
+}
+
+/// The disk of one Redis node.
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    /// AOF base file (from a full resync): durable.
+    base: Option<Snapshot>,
+    /// AOF incremental log: every entry is written.
+    log: Vec<Argv>,
+    /// How many entries of `log` are fsynced.
+    synced: usize,
+    /// The last RDB snapshot: durable.
+    rdb: Option<Snapshot>,
+}
+
+/// What a node found on its disk at boot.
+pub struct Loaded {
+    pub node: RedisNode,
+    /// One line for the history: source, ops replayed, keys and TTLs.
+    pub detail: String,
+}
+
+impl Disk {
+    /// Appends a write's effects (AOF modes only); `aof-always` fsyncs them
+    /// at once. Returns true if unsynced data now waits for an fsync.
+    pub fn write(&mut self, mode: Persistence, effects: &[Argv]) -> bool {
+        match mode {
+            Persistence::AofEverysec => {
+                self.log.extend_from_slice(effects);
+                self.synced < self.log.len()
+            }
+            Persistence::AofAlways => {
+                self.log.extend_from_slice(effects);
+                self.synced = self.log.len();
+                false
+            }
+            Persistence::None | Persistence::Rdb => false,
+        }
+    }
+
+    /// Entries of the AOF log (written, synced or not).
+    pub fn written(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Entries of the AOF log that would survive a power loss.
+    pub fn synced(&self) -> usize {
+        self.synced
+    }
+
+    /// Makes every written entry durable; returns how many became so.
+    pub fn fsync(&mut self) -> usize {
+        let n = self.log.len() - self.synced;
+        self.synced = self.log.len();
+        n
+    }
+
+    /// The last RDB snapshot, if any.
+    pub fn rdb(&self) -> Option<&Snapshot> {
+        self.rdb.as_ref()
+    }
+
+    /// Stores a durable RDB snapshot.
+    pub fn save_rdb(&mut self, snapshot: Snapshot) {
+        self.rdb = Some(snapshot);
+    }
+
+    /// A full resync replaced the keyspace with the master's: Redis stores
+    /// the received RDB and restarts the AOF from it (a new durable base).
+    pub fn resync(&mut self, mode: Persistence, snapshot: Snapshot) {
+        match mode {
+            Persistence::None => {}
+            Persistence::Rdb => self.rdb = Some(snapshot),
+            Persistence::AofEverysec | Persistence::AofAlways => {
+                self.base = Some(snapshot);
+                self.log.clear();
+                self.synced = 0;
+            }
+        }
+    }
+
+    /// A crash: `power_loss` drops what was written but not fsynced (a
+    /// process crash leaves it in the page cache). Returns entries lost.
+    pub fn crash(&mut self, power_loss: bool) -> usize {
+        if !power_loss {
+            return 0;
+        }
+        let lost = self.log.len() - self.synced;
+        self.log.truncate(self.synced);
+        lost
+    }
+
+    /// What the node loads at boot, at its wall time `now_ms`; `None` when
+    /// the mode keeps nothing or nothing was ever written.
+    pub fn load(&self, mode: Persistence, now_ms: i64) -> Option<Loaded> {
+        match mode {
+            Persistence::None => None,
+            Persistence::Rdb => {
+                let snap = self.rdb.as_ref()?;
+                let expired: Vec<Vec<u8>> = snap
+                    .entries
+                    .iter()
+                    .filter(|(_, _, e)| matches!(e, Some(w) if *w < now_ms))
+                    .map(|(k, _, _)| k.clone())
+                    .collect();
+                let node = RedisNode::load(snap.entries.clone(), now_ms);
+                let source = format!(
+                    "rdb taken {} ms earlier, {} key{}",
+                    now_ms - snap.wall_ms,
+                    snap.entries.len(),
+                    plural(snap.entries.len())
+                );
+                let detail = describe(&source, &node, &expired, now_ms);
+                Some(Loaded { node, detail })
+            }
+            Persistence::AofEverysec | Persistence::AofAlways => {
+                if self.base.is_none() && self.log.is_empty() {
+                    return None;
+                }
+                // Nothing expires while loading; expired keys go afterwards.
+                let mut node = match &self.base {
+                    Some(b) => RedisNode::load(b.entries.clone(), i64::MIN),
+                    None => RedisNode::new(),
+                };
+                for op in &self.log {
+                    node.apply_effect(op, now_ms);
+                }
+                let expired: Vec<Vec<u8>> = node
+                    .active_expire(now_ms)
+                    .into_iter()
+                    .filter_map(|del| del.into_iter().nth(1))
+                    .collect();
+                let source = format!(
+                    "aof{}, {} op{} replayed",
+                    if self.base.is_some() {
+                        " (base + log)"
+                    } else {
+                        ""
+                    },
+                    self.log.len(),
+                    plural(self.log.len())
+                );
+                let detail = describe(&source, &node, &expired, now_ms);
+                Some(Loaded { node, detail })
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `aof, 3 ops replayed: 1 key: lock (ttl 8123 ms); dropped expired: fence`
+fn describe(source: &str, node: &RedisNode, expired: &[Vec<u8>], now_ms: i64) -> String {
+    let dump = node.dump();
+    let mut s = format!("{source}: {} key{}", dump.len(), plural(dump.len()));
+    for (i, (k, _, exp)) in dump.iter().enumerate() {
+        if i == 4 {
+            let _ = write!(s, ", +{} more", dump.len() - 4);
+            break;
+        }
+        let sep = if i == 0 { ": " } else { ", " };
+        let _ = write!(s, "{sep}{}", String::from_utf8_lossy(k));
+        if let Some(when) = exp {
+            let _ = write!(s, " (ttl {} ms)", when - now_ms);
+        }
+    }
+    if !expired.is_empty() {
+        let names: Vec<_> = expired
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        let _ = write!(s, "; dropped expired: {}", names.join(", "));
+    }
+    s
+}
+
+// ------------------------------------------------------------------------
+// The persistence side of a running server process.
+// ------------------------------------------------------------------------
+
+/// Per-process persistence state: the timers' wake-ups and the RDB's dirty
+/// counter (Redis's `server.dirty` and `lastsave`). Dies with the process.
+pub struct Persister {
+    pub mode: Persistence,
+    fsync_wake: Notify,
+    rdb_wake: Notify,
+    dirty: Cell<u64>,
+    /// Monotonic ms of the last save (process start at first).
+    lastsave_mono: Cell<u64>,
+}
+
+impl Persister {
+    pub fn new(mode: Persistence, start_mono_ms: u64) -> Persister {
+        Persister {
+            mode,
+            fsync_wake: Notify::new(),
+            rdb_wake: Notify::new(),
+            dirty: Cell::new(0),
+            lastsave_mono: Cell::new(start_mono_ms),
+        }
+    }
+}
+
+/// Loads the node's disk at boot (recording what was found) or starts
+/// empty.
+pub fn boot(world: &Arc<World>, idx: usize) -> RedisNode {
+    let me = NodeRef::Redis(idx);
+    let mode = world.scenario.redis.persistence;
+    if mode == Persistence::None {
+        return RedisNode::new();
+    }
+    let now = world.wall_ms(me);
+    let loaded = world.state().disks[idx].load(mode, now);
+    match loaded {
+        Some(l) => {
+            world.record(
+                Some(me),
+                EventKind::Disk {
+                    node: idx,
+                    what: "load".into(),
+                    detail: l.detail,
+                },
+            );
+            l.node
+        }
+        None => RedisNode::new(),
+    }
+}
+
+/// Spawns the persistence timers the mode needs (none for `none` and
+/// `aof-always`).
+pub fn start(srv: &Rc<Server>) {
+    match srv.persist.mode {
+        Persistence::AofEverysec => {
+            madsim::task::spawn_local(fsync_every_second(srv.clone()));
+            let pending = {
+                let st = srv.world.state();
+                st.disks[srv.idx].synced() < st.disks[srv.idx].written()
+            };
+            if pending {
+                srv.persist.fsync_wake.notify_one();
+            }
+        }
+        Persistence::Rdb => {
+            madsim::task::spawn_local(rdb_saver(srv.clone()));
+        }
+        Persistence::None | Persistence::AofAlways => {}
+    }
+}
+
+/// Persists the effects of one write (client command, active expiry or
+/// the master's stream): AOF append (and fsync for `always`) before the
+/// reply, or a dirty mark for the RDB saver.
+pub fn write(srv: &Server, effects: &[Argv]) {
+    if effects.is_empty() {
+        return;
+    }
+    match srv.persist.mode {
+        Persistence::None => {}
+        Persistence::Rdb => {
+            let p = &srv.persist;
+            p.dirty.set(p.dirty.get() + effects.len() as u64);
+            p.rdb_wake.notify_one();
+        }
+        mode => {
+            let pending = srv.world.state().disks[srv.idx].write(mode, effects);
+            if pending {
+                srv.persist.fsync_wake.notify_one();
+            }
+        }
+    }
+}
+
+/// Marks the keyspace changed by a full resync (the disk was rewritten).
+pub fn resynced(srv: &Server, entries: Dump) {
+    let mode = srv.persist.mode;
+    if mode == Persistence::None {
+        return;
+    }
+    let me = NodeRef::Redis(srv.idx);
+    let wall_ms = srv.world.wall_ms(me);
+    let n = entries.len();
+    srv.world.state().disks[srv.idx].resync(mode, Snapshot { entries, wall_ms });
+    srv.persist.dirty.set(0);
+    srv.persist.lastsave_mono.set(srv.world.mono_ms(me));
+    srv.world.record(
+        Some(me),
+        EventKind::Disk {
+            node: srv.idx,
+            what: "snapshot".into(),
+            detail: format!("full resync stored: {n} key{}", plural(n)),
+        },
+    );
+}
+
+/// Sleeps until the node's monotonic clock reads `mono_ms`.
+async fn sleep_until_mono(srv: &Server, mono_ms: u64) {
+    let me = NodeRef::Redis(srv.idx);
+    let now_us = srv.world.now_us();
+    let due_us = srv.world.state().clocks[&me].true_us_when_mono(mono_ms, now_us);
+    madsim::time::sleep(Duration::from_micros(due_us.saturating_sub(now_us).max(1))).await;
+}
+
+/// `appendfsync everysec`: when something is unsynced, fsync at the next
+/// whole second of node time.
+async fn fsync_every_second(srv: Rc<Server>) {
+    let me = NodeRef::Redis(srv.idx);
+    loop {
+        let pending = {
+            let st = srv.world.state();
+            let d = &st.disks[srv.idx];
+            d.synced() < d.written()
+        };
+        if !pending {
+            srv.persist.fsync_wake.notified().await;
+            continue;
+        }
+        let now = srv.world.mono_ms(me);
+        sleep_until_mono(&srv, (now / FSYNC_MS + 1) * FSYNC_MS).await;
+        let (n, total) = {
+            let mut st = srv.world.state();
+            let d = &mut st.disks[srv.idx];
+            (d.fsync(), d.synced())
+        };
+        if n > 0 {
+            srv.world.record(
+                Some(me),
+                EventKind::Disk {
+                    node: srv.idx,
+                    what: "fsync".into(),
+                    detail: format!("aof: {n} op{} made durable, {total} synced", plural(n)),
+                },
+            );
+        }
+    }
+}
+
+/// `save <rdb_save_every_ms> 1`: once the keyspace changed, snapshot at the
+/// first cron tick at least `rdb_save_every_ms` after the last save.
+async fn rdb_saver(srv: Rc<Server>) {
+    let me = NodeRef::Redis(srv.idx);
+    let every = srv.world.scenario.redis.rdb_save_every_ms;
+    let p = &srv.persist;
+    loop {
+        if p.dirty.get() == 0 {
+            p.rdb_wake.notified().await;
+            continue;
+        }
+        let now = srv.world.mono_ms(me);
+        let due = (p.lastsave_mono.get() + every).max(now);
+        let tick = due.div_ceil(CRON_MS) * CRON_MS;
+        if tick > now {
+            sleep_until_mono(&srv, tick).await;
+            continue; // a full resync may have saved meanwhile: check again
+        }
+        let wall_ms = srv.world.wall_ms(me);
+        let entries = srv.node.borrow().dump();
+        let n = entries.len();
+        let changes = p.dirty.replace(0);
+        p.lastsave_mono.set(now);
+        srv.world.state().disks[srv.idx].save_rdb(Snapshot { entries, wall_ms });
+        srv.world.record(
+            Some(me),
+            EventKind::Disk {
+                node: srv.idx,
+                what: "snapshot".into(),
+                detail: format!(
+                    "rdb: {n} key{} after {changes} change{}",
+                    plural(n),
+                    plural(changes as usize)
+                ),
+            },
+        );
+    }
+}
+
+/// What a crash does to `redis-<idx>`'s disk (called by the fault module
+/// once the process is dead).
+pub fn crash(world: &Arc<World>, idx: usize, power_loss: bool) {
+    if world.scenario.redis.persistence == Persistence::None {
+        return;
+    }
+    let lost = world.state().disks[idx].crash(power_loss);
+    if lost > 0 {
+        world.record(
+            Some(NodeRef::Redis(idx)),
+            EventKind::Disk {
+                node: idx,
+                what: "lost".into(),
+                detail: format!("power loss: {lost} unsynced aof op{} dropped", plural(lost)),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(k: &str, v: &str, pxat: i64) -> Argv {
+        vec![
+            b"SET".to_vec(),
+            k.as_bytes().to_vec(),
+            v.as_bytes().to_vec(),
+            b"PXAT".to_vec(),
+            pxat.to_string().into_bytes(),
+        ]
+    }
+
+    #[test]
+    fn power_loss_drops_only_the_unsynced_tail() {
+        let mut d = Disk::default();
+        assert!(d.write(Persistence::AofEverysec, &[set("a", "1", 100)]));
+        assert_eq!(d.fsync(), 1);
+        assert!(d.write(Persistence::AofEverysec, &[set("b", "1", 100)]));
+        assert_eq!(d.crash(false), 0);
+        assert_eq!(d.written(), 2);
+        assert_eq!(d.crash(true), 1);
+        assert_eq!(d.written(), 1);
+        let l = d.load(Persistence::AofEverysec, 50).expect("aof");
+        assert_eq!(l.node.len(), 1);
+        assert!(l.detail.contains("a (ttl 50 ms)"), "{}", l.detail);
+    }
+
+    #[test]
+    fn load_drops_expired_keys() {
+        let mut d = Disk::default();
+        d.write(
+            Persistence::AofAlways,
+            &[set("a", "1", 100), set("b", "1", 300)],
+        );
+        let l = d.load(Persistence::AofAlways, 200).expect("aof");
+        assert_eq!(l.node.len(), 1);
+        assert!(l.detail.ends_with("dropped expired: a"), "{}", l.detail);
+        let mut r = Disk::default();
+        let mut n = RedisNode::new();
+        n.apply_effect(&set("a", "1", 100), 0);
+        r.save_rdb(Snapshot {
+            entries: n.dump(),
+            wall_ms: 0,
+        });
+        let l = r.load(Persistence::Rdb, 200).expect("rdb");
+        assert!(l.node.is_empty());
+        assert!(l.detail.contains("taken 200 ms earlier"), "{}", l.detail);
+    }
+}

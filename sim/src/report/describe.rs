@@ -1,0 +1,425 @@
+//! Short human descriptions shared by every report: durations, clock
+//! readings, faults and their triggers, Redis commands.
+//!
+//! All formatting here is integer-based (no float `Display` whose last
+//! digit could differ), so reports stay byte-identical across runs.
+
+use crate::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
+use crate::scenario::{Fault, NodeRef, Scenario, Trigger, When};
+
+/// A duration in ms, the way a person says it: `250 ms`, `15 s`, `1.5 s`.
+pub fn dur_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else if ms.is_multiple_of(100) {
+        format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
+    } else {
+        format!("{}.{:03} s", ms / 1000, ms % 1000)
+    }
+}
+
+/// A signed duration in ms: `+20 s`, `-40 ms`.
+pub fn signed_ms(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    format!("{sign}{}", dur_ms(ms.unsigned_abs()))
+}
+
+/// A length of true time in µs as seconds with ms precision: `4.759 s`.
+pub fn span_us(us: u64) -> String {
+    format!("{}.{:03} s", us / 1_000_000, (us / 1000) % 1000)
+}
+
+/// A monotonic reading as seconds since the clock's epoch: `12.345`
+/// (negative offsets can make it `-0.120`).
+pub fn mono(mono_ms: u64) -> String {
+    signed_secs(mono_ms as i64 - MONO_EPOCH_MS, false)
+}
+
+/// A wall reading as UTC time of day: `22:13:30.012` (the simulated epoch
+/// is 2023-11-14T22:13:20Z).
+pub fn wall(wall_ms: i64) -> String {
+    let day_ms = wall_ms.rem_euclid(86_400_000);
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_ms / 3_600_000,
+        (day_ms / 60_000) % 60,
+        (day_ms / 1000) % 60,
+        day_ms % 1000
+    )
+}
+
+/// How far a wall reading is from true time, in seconds: `+20.000`.
+pub fn wall_skew(wall_ms: i64, t_us: u64) -> String {
+    signed_secs(wall_ms - WALL_EPOCH_MS - (t_us / 1000) as i64, true)
+}
+
+/// `ms` as seconds with three decimals, with an explicit `+` if asked.
+pub fn signed_secs(ms: i64, plus: bool) -> String {
+    let sign = if ms < 0 {
+        "-"
+    } else if plus {
+        "+"
+    } else {
+        ""
+    };
+    let a = ms.unsigned_abs();
+    format!("{sign}{}.{:03}", a / 1000, a % 1000)
+}
+
+/// A ppm rate without float noise: `-40 ppm`, `+12.5 ppm`.
+pub fn ppm(p: f64) -> String {
+    let tenths = (p * 10.0).round() as i64;
+    let sign = if tenths < 0 { "-" } else { "+" };
+    let a = tenths.unsigned_abs();
+    if a.is_multiple_of(10) {
+        format!("{sign}{} ppm", a / 10)
+    } else {
+        format!("{sign}{}.{} ppm", a / 10, a % 10)
+    }
+}
+
+fn group_text(g: &[NodeRef]) -> String {
+    let names: Vec<String> = g.iter().map(|n| n.to_string()).collect();
+    format!("{{{}}}", names.join(", "))
+}
+
+/// The fault in a few words: `clock-jump redis-2 +20 s`.
+pub fn fault(f: &Fault) -> String {
+    match f {
+        Fault::Kill { node, for_ms } => match for_ms {
+            Some(ms) if *ms > 0 => format!("kill {node} (down {})", dur_ms(*ms)),
+            _ => format!("kill {node}"),
+        },
+        Fault::PowerLoss { node, for_ms } => match for_ms {
+            Some(ms) if *ms > 0 => format!("power-loss {node} (down {})", dur_ms(*ms)),
+            _ => format!("power-loss {node}"),
+        },
+        Fault::Restart { node } => format!("restart {node}"),
+        Fault::Pause { node, for_ms } => format!("pause {node} {}", dur_ms(*for_ms)),
+        Fault::Partition { groups, for_ms } => {
+            let gs: Vec<String> = groups.iter().map(|g| group_text(g)).collect();
+            match for_ms {
+                Some(ms) => format!("partition {} for {}", gs.join(" | "), dur_ms(*ms)),
+                None => format!("partition {}", gs.join(" | ")),
+            }
+        }
+        Fault::Heal => "heal partitions".into(),
+        Fault::ClockJump { node, by_ms } => format!("clock-jump {node} {}", signed_ms(*by_ms)),
+        Fault::ClockDrift { node, ppm: p } => format!("clock-drift {node} {}", ppm(*p)),
+    }
+}
+
+/// A very short form for SVG badges: `jump +20 s`, `pause 15 s`.
+pub fn fault_short(f: &Fault) -> String {
+    match f {
+        Fault::Kill { .. } => "kill".into(),
+        Fault::PowerLoss { .. } => "power-loss".into(),
+        Fault::Restart { .. } => "restart".into(),
+        Fault::Pause { for_ms, .. } => format!("pause {}", dur_ms(*for_ms)),
+        Fault::Partition { .. } => "partition".into(),
+        Fault::Heal => "heal".into(),
+        Fault::ClockJump { by_ms, .. } => format!("jump {}", signed_ms(*by_ms)),
+        Fault::ClockDrift { ppm: p, .. } => format!("drift {}", ppm(*p)),
+    }
+}
+
+/// The nodes a fault acts on (every node named in a partition).
+pub fn fault_nodes(f: &Fault) -> Vec<NodeRef> {
+    match f {
+        Fault::Kill { node, .. }
+        | Fault::PowerLoss { node, .. }
+        | Fault::Restart { node }
+        | Fault::Pause { node, .. }
+        | Fault::ClockJump { node, .. }
+        | Fault::ClockDrift { node, .. } => vec![*node],
+        Fault::Partition { groups, .. } => {
+            let mut v: Vec<NodeRef> = groups.iter().flatten().copied().collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+        Fault::Heal => Vec::new(),
+    }
+}
+
+/// What fired a fault: `at 3000 ms` or `on acquired:client-0 (+100 ms)`,
+/// looked up in the scenario's schedule.
+pub fn trigger(scenario: &Scenario, f: &Fault, cause: Option<Trigger>) -> String {
+    let spec = scenario.faults.iter().find(|s| {
+        &s.fault == f
+            && match (s.when, cause) {
+                (When::On { trigger, .. }, Some(c)) => trigger == c,
+                (When::At { .. }, None) => true,
+                _ => false,
+            }
+    });
+    match (spec.map(|s| s.when), cause) {
+        (Some(When::At { at_ms }), _) => format!("at {at_ms} ms"),
+        (Some(When::On { nth, delay_ms, .. }), Some(c)) => {
+            let nth = if nth > 1 {
+                format!(" #{nth}")
+            } else {
+                String::new()
+            };
+            if delay_ms > 0 {
+                format!("on {c}{nth} + {}", dur_ms(delay_ms))
+            } else {
+                format!("on {c}{nth}")
+            }
+        }
+        (_, Some(c)) => format!("on {c}"),
+        (_, None) => "nemesis".into(),
+    }
+}
+
+/// A lock value or random token shortened for reading: 32 hex digits
+/// become their first 6 and an ellipsis.
+fn short_word(w: &str) -> String {
+    if w.len() >= 16 && w.bytes().all(|b| b.is_ascii_hexdigit()) {
+        format!("{}…", &w[..6])
+    } else if w.chars().count() > 40 {
+        let head: String = w.chars().take(37).collect();
+        format!("{head}…")
+    } else {
+        w.to_string()
+    }
+}
+
+/// The script of an `EVAL` as the history shows it: by the short hash
+/// histories name long scripts by, or inline (short ones, quoted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptRef<'a> {
+    Id(u32),
+    Source(&'a str),
+}
+
+/// A command of the history split into verb, script and arguments.
+#[derive(Clone, Debug)]
+pub struct Cmd<'a> {
+    /// Upper case.
+    pub verb: String,
+    pub script: Option<ScriptRef<'a>>,
+    pub args: Vec<&'a str>,
+}
+
+/// Splits a command as `argv_display` wrote it.
+pub fn parse_command(cmd: &str) -> Cmd<'_> {
+    let (verb, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let verb = verb.to_ascii_uppercase();
+    if verb == "EVAL" || verb == "EVALSHA" {
+        if let Some(after) = rest.strip_prefix("<script ") {
+            if let Some((id, tail)) = after.split_once('>') {
+                if let Ok(n) = u32::from_str_radix(id, 16) {
+                    return Cmd {
+                        verb,
+                        script: Some(ScriptRef::Id(n)),
+                        args: tail.split_whitespace().collect(),
+                    };
+                }
+            }
+        }
+        if rest.starts_with('"') {
+            if let Some(end) = closing_quote(rest) {
+                return Cmd {
+                    verb,
+                    script: Some(ScriptRef::Source(&rest[1..end])),
+                    args: rest[end + 1..].split_whitespace().collect(),
+                };
+            }
+        }
+        let mut words = rest.split_whitespace();
+        let script = words.next().map(ScriptRef::Source);
+        return Cmd {
+            verb,
+            script,
+            args: words.collect(),
+        };
+    }
+    Cmd {
+        verb,
+        script: None,
+        args: rest.split_whitespace().collect(),
+    }
+}
+
+/// The scripts a run can send, so a history's `<script 1a2b3c4d>` can be
+/// named and its Redis calls known: the models' scripts and the
+/// scenario's overrides.
+#[derive(Clone, Debug)]
+pub struct Scripts {
+    known: Vec<(u32, String, String)>,
+}
+
+impl Scripts {
+    pub fn new(scenario: &Scenario) -> Scripts {
+        use locksim_models::{redlock, set_nx_px, watchdog};
+        let mut known: Vec<(u32, String, String)> = Vec::new();
+        let mut add = |name: &str, src: &str| {
+            let id = script_id(src.as_bytes());
+            if !known.iter().any(|(k, _, _)| *k == id) {
+                known.push((id, name.to_string(), script_calls(src)));
+            }
+        };
+        let l = &scenario.lock;
+        for (name, src) in [
+            ("script_acquire", &l.script_acquire),
+            ("script_release", &l.script_release),
+            ("script_renew", &l.script_renew),
+        ] {
+            if let Some(src) = src {
+                add(name, src);
+            }
+        }
+        add("compare-and-delete", set_nx_px::RELEASE_SCRIPT);
+        add("set-nx-px + incr token", set_nx_px::FENCED_ACQUIRE_SCRIPT);
+        add("compare-and-pexpire", redlock::EXTEND_SCRIPT);
+        add("redisson acquire", watchdog::ACQUIRE_SCRIPT);
+        add("redisson renew", watchdog::RENEW_SCRIPT);
+        add("redisson unlock", watchdog::UNLOCK_SCRIPT);
+        Scripts { known }
+    }
+
+    /// The Redis calls a script makes (`get,del`), empty when unknown.
+    pub fn calls(&self, r: ScriptRef<'_>) -> String {
+        match r {
+            ScriptRef::Source(src) => script_calls(src),
+            ScriptRef::Id(id) => self
+                .known
+                .iter()
+                .find(|(k, _, _)| *k == id)
+                .map(|(_, _, c)| c.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A readable name: `compare-and-delete`, `lua: get,del`, `script 1a2b3c4d`.
+    pub fn name(&self, r: ScriptRef<'_>) -> String {
+        match r {
+            ScriptRef::Source(src) => format!("lua: {}", script_calls(src)),
+            ScriptRef::Id(id) => self
+                .known
+                .iter()
+                .find(|(k, _, _)| *k == id)
+                .map(|(_, n, _)| n.clone())
+                .unwrap_or_else(|| format!("script {id:08x}")),
+        }
+    }
+}
+
+fn script_id(source: &[u8]) -> u32 {
+    locksim_models::protocol::script_id(source)
+}
+
+/// A command as a person reads it: long values cut, Lua scripts named
+/// (`EVAL «compare-and-delete» 1 lock 27be83…`).
+pub fn command(cmd: &str, scripts: &Scripts) -> String {
+    let c = parse_command(cmd);
+    let args: Vec<String> = c.args.iter().map(|a| short_word(a)).collect();
+    match c.script {
+        Some(r) => format!("{} «{}» {}", c.verb, scripts.name(r), args.join(" ")),
+        None => {
+            let words: Vec<String> = cmd.split_whitespace().map(short_word).collect();
+            words.join(" ")
+        }
+    }
+}
+
+/// Index (in `s`, which starts with `"`) of the quote closing the string.
+fn closing_quote(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The Redis commands a script calls, in first-use order: `get,del`.
+pub fn script_calls(script: &str) -> String {
+    const CALLS: [&str; 15] = [
+        "exists", "hexists", "hincrby", "hset", "hget", "hdel", "getset", "get", "set", "del",
+        "pexpire", "expire", "pttl", "incr", "publish",
+    ];
+    let lower = script.to_ascii_lowercase();
+    let mut found: Vec<(usize, &str)> = Vec::new();
+    for name in CALLS {
+        let quoted = [
+            format!("\\\"{name}\\\""),
+            format!("\"{name}\""),
+            format!("'{name}'"),
+        ];
+        if let Some(pos) = quoted.iter().filter_map(|q| lower.find(q.as_str())).min() {
+            found.push((pos, name));
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        return "script".into();
+    }
+    found.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(",")
+}
+
+/// Integer value of a reply as the history shows it (`(integer) 1`).
+pub fn reply_int(reply: &str) -> Option<i64> {
+    reply
+        .strip_prefix("(integer) ")
+        .unwrap_or(reply)
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_clocks_read_naturally() {
+        assert_eq!(dur_ms(250), "250 ms");
+        assert_eq!(dur_ms(15_000), "15 s");
+        assert_eq!(dur_ms(1500), "1.5 s");
+        assert_eq!(signed_ms(-40), "-40 ms");
+        assert_eq!(signed_ms(20_000), "+20 s");
+        assert_eq!(wall(WALL_EPOCH_MS + 10_012), "22:13:30.012");
+        assert_eq!(mono(MONO_EPOCH_MS as u64 + 12_345), "12.345");
+        assert_eq!(wall_skew(WALL_EPOCH_MS + 25_000, 5_000_000), "+20.000");
+        assert_eq!(ppm(-40.0), "-40 ppm");
+        assert_eq!(ppm(12.5), "+12.5 ppm");
+    }
+
+    #[test]
+    fn scripts_and_values_are_shortened() {
+        let text = "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\n";
+        let s = crate::scenario::parse_scenario(text, "x.toml").unwrap_or_else(|e| panic!("{e}"));
+        let scripts = Scripts::new(&s);
+        let id = script_id(locksim_models::set_nx_px::RELEASE_SCRIPT.as_bytes());
+        let cmd = format!("EVAL <script {id:08x}> 1 lock 27be8394119090136f4de38408d73bc7");
+        assert_eq!(
+            command(&cmd, &scripts),
+            "EVAL «compare-and-delete» 1 lock 27be83…"
+        );
+        let c = parse_command(&cmd);
+        assert_eq!(scripts.calls(c.script.unwrap()), "get,del");
+        assert_eq!(
+            c.args,
+            vec!["1", "lock", "27be8394119090136f4de38408d73bc7"]
+        );
+        let inline = "EVAL \"return redis.call(\\\"del\\\",KEYS[1])\" 1 lock";
+        assert_eq!(command(inline, &scripts), "EVAL «lua: del» 1 lock");
+        assert_eq!(
+            command(
+                "SET lock d60501a78fc27e5c4fcacf4101e31e68 NX PX 10000",
+                &scripts
+            ),
+            "SET lock d60501… NX PX 10000"
+        );
+        assert_eq!(reply_int("(integer) 1"), Some(1));
+        assert_eq!(reply_int("OK"), None);
+    }
+}
