@@ -244,8 +244,14 @@ mod tests {
         let shown = argv_display(&a);
         assert!(shown.starts_with("EVAL <script "), "{shown}");
         assert!(shown.ends_with(" 1 lock \"a b\""), "{shown}");
-        assert_eq!(argv_display(&argv(["SET", "k", "v", "PX", "10"])), "SET k v PX 10");
-        assert_eq!(argv_display(&argv(["EVAL", "return 1", "0"])), "EVAL \"return 1\" 0");
+        assert_eq!(
+            argv_display(&argv(["SET", "k", "v", "PX", "10"])),
+            "SET k v PX 10"
+        );
+        assert_eq!(
+            argv_display(&argv(["EVAL", "return 1", "0"])),
+            "EVAL \"return 1\" 0"
+        );
     }
 
     #[test]

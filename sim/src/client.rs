@@ -88,55 +88,48 @@ impl Env for SimEnv {
         }
     }
 
-    fn call(
-        &self,
-        node: usize,
-        argv: Argv,
-        timeout_ms: u64,
-    ) -> impl Future<Output = Result<Reply, CallError>> {
-        async move {
-            let target = self.redis_target(node);
-            let NodeRef::Redis(node_idx) = target else {
-                unreachable!("redis targets are redis nodes")
-            };
-            let id = self.world.next_id();
-            let cmd = argv_display(&argv);
-            self.world.record(
-                Some(self.me()),
-                EventKind::CallInvoke {
-                    client: self.client,
-                    node: node_idx,
-                    id,
-                    cmd,
-                },
-            );
-            let req = Request {
-                id,
+    async fn call(&self, node: usize, argv: Argv, timeout_ms: u64) -> Result<Reply, CallError> {
+        let target = self.redis_target(node);
+        let NodeRef::Redis(node_idx) = target else {
+            unreachable!("redis targets are redis nodes")
+        };
+        let id = self.world.next_id();
+        let cmd = argv_display(&argv);
+        self.world.record(
+            Some(self.me()),
+            EventKind::CallInvoke {
                 client: self.client,
-                body: Body::Redis(argv),
-            };
-            let timeout = self.world.true_duration(self.me(), timeout_ms);
-            let got = call(&self.ep, addr_of(target), req, timeout).await;
-            let (end, result) = match got {
-                Some(Response::Redis(r)) => (
-                    CallEnd::Ok {
-                        reply: reply_display(&r),
-                    },
-                    Ok(r),
-                ),
-                _ => (CallEnd::Timeout, Err(CallError::Timeout)),
-            };
-            self.world.record(
-                Some(self.me()),
-                EventKind::CallDone {
-                    client: self.client,
-                    node: node_idx,
-                    id,
-                    end,
+                node: node_idx,
+                id,
+                cmd,
+            },
+        );
+        let req = Request {
+            id,
+            client: self.client,
+            body: Body::Redis(argv),
+        };
+        let timeout = self.world.true_duration(self.me(), timeout_ms);
+        let got = call(&self.ep, addr_of(target), req, timeout).await;
+        let (end, result) = match got {
+            Some(Response::Redis(r)) => (
+                CallEnd::Ok {
+                    reply: reply_display(&r),
                 },
-            );
-            result
-        }
+                Ok(r),
+            ),
+            _ => (CallEnd::Timeout, Err(CallError::Timeout)),
+        };
+        self.world.record(
+            Some(self.me()),
+            EventKind::CallDone {
+                client: self.client,
+                node: node_idx,
+                id,
+                end,
+            },
+        );
+        result
     }
 
     fn mono_ms(&self) -> u64 {

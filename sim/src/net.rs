@@ -92,7 +92,12 @@ const READ_GRACE: Duration = Duration::from_micros(1001);
 /// drains readable sockets before running timers, it reads those replies
 /// (antirez's "pause between sending SET and reading the reply" needs
 /// exactly that). Only replies present when the deadline is noticed count.
-pub async fn call(ep: &Endpoint, dst: SocketAddr, req: Request, timeout: Duration) -> Option<Response> {
+pub async fn call(
+    ep: &Endpoint,
+    dst: SocketAddr,
+    req: Request,
+    timeout: Duration,
+) -> Option<Response> {
     let id = req.id;
     // Lost or clogged sends still return Ok; an Err means our own node is
     // going down, which is a timeout as far as the caller can tell.

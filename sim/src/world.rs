@@ -9,10 +9,10 @@
 
 use crate::clock::{Clock, ClockChange};
 use crate::disk::Disk;
-use crate::sentinel::Topo;
 use crate::history::{Event, EventKind};
 use crate::resource::ResourceState;
 use crate::scenario::{FaultSpec, NodeRef, Scenario, Topology, Trigger, When};
+use crate::sentinel::Topo;
 use madsim::runtime::NodeHandle;
 use madsim::task::NodeId;
 use std::collections::{BTreeMap, BTreeSet};

@@ -26,7 +26,10 @@ fn temp_file(name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn a_bad_scenario_is_exit_2_with_file_line_and_column() {
-    let p = temp_file("bad.toml", "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\nttl_ms = 0\n");
+    let p = temp_file(
+        "bad.toml",
+        "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\nttl_ms = 0\n",
+    );
     let out = locksim(&["run", p.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
@@ -38,17 +41,31 @@ fn a_bad_scenario_is_exit_2_with_file_line_and_column() {
 fn usage_errors_are_exit_2() {
     assert_eq!(locksim(&["run"]).status.code(), Some(2));
     assert_eq!(locksim(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(locksim(&["run", "--seeds", "x", "scenarios/set-nx-px-no-faults.toml"]).status.code(), Some(2));
-    assert_eq!(locksim(&["run", "does-not-exist.toml"]).status.code(), Some(2));
+    assert_eq!(
+        locksim(&["run", "--seeds", "x", "scenarios/set-nx-px-no-faults.toml"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        locksim(&["run", "does-not-exist.toml"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn a_held_expectation_is_exit_0_and_a_failed_one_exit_1_with_a_repro_line() {
     let ok = locksim(&["run", "scenarios/set-nx-px-release-del.toml", "--seed", "3"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
-    assert!(text(&ok.stdout).contains("repro: locksim run scenarios/set-nx-px-release-del.toml --seed 3"));
+    assert!(text(&ok.stdout)
+        .contains("repro: locksim run scenarios/set-nx-px-release-del.toml --seed 3"));
     let wrong = std::fs::read_to_string("../scenarios/set-nx-px-release-del.toml")
-        .or_else(|_| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/set-nx-px-release-del.toml")))
+        .or_else(|_| {
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../scenarios/set-nx-px-release-del.toml"),
+            )
+        })
         .expect("the scenario")
         .replace("expect = \"violation\"", "expect = \"safe\"");
     let p = temp_file("wrong-expect.toml", &wrong);
@@ -59,26 +76,68 @@ fn a_held_expectation_is_exit_0_and_a_failed_one_exit_1_with_a_repro_line() {
 
 #[test]
 fn the_same_seed_prints_the_same_hash() {
-    let a = text(&locksim(&["run", "scenarios/set-nx-px-restart-without-persistence.toml", "--seed", "3"]).stdout);
-    let b = text(&locksim(&["run", "scenarios/set-nx-px-restart-without-persistence.toml", "--seed", "3", "--jobs", "1"]).stdout);
+    let a = text(
+        &locksim(&[
+            "run",
+            "scenarios/set-nx-px-restart-without-persistence.toml",
+            "--seed",
+            "3",
+        ])
+        .stdout,
+    );
+    let b = text(
+        &locksim(&[
+            "run",
+            "scenarios/set-nx-px-restart-without-persistence.toml",
+            "--seed",
+            "3",
+            "--jobs",
+            "1",
+        ])
+        .stdout,
+    );
     assert_eq!(a, b);
-    assert!(a.lines().nth(1).is_some_and(|l| l.split_whitespace().count() == 6), "{a}");
+    assert!(
+        a.lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().count() == 6),
+        "{a}"
+    );
 }
 
 #[test]
 fn json_has_one_object_per_run_with_the_documented_fields() {
-    let out = locksim(&["run", "scenarios/set-nx-px-pause-past-ttl.toml", "--seeds", "3", "--json"]);
+    let out = locksim(&[
+        "run",
+        "scenarios/set-nx-px-pause-past-ttl.toml",
+        "--seeds",
+        "3",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 3);
     for l in lines {
         let v: serde_json::Value = serde_json::from_str(&l).expect("json");
-        for key in ["scenario", "file", "seed", "expect", "verdict", "ok", "hash", "violations", "fenced"] {
+        for key in [
+            "scenario",
+            "file",
+            "seed",
+            "expect",
+            "verdict",
+            "ok",
+            "hash",
+            "violations",
+            "fenced",
+        ] {
             assert!(v.get(key).is_some(), "{key} missing in {l}");
         }
         assert_eq!(v["verdict"], "violation");
         let first = &v["violations"][0];
         assert_eq!(first["kind"], "R");
-        assert!(first["from_ms"].as_f64().is_some() && first["clients"].as_array().is_some_and(|c| c.len() == 2));
+        assert!(
+            first["from_ms"].as_f64().is_some()
+                && first["clients"].as_array().is_some_and(|c| c.len() == 2)
+        );
     }
 }

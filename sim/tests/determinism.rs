@@ -42,7 +42,9 @@ fn the_same_seed_on_another_thread_gives_the_same_history() {
     let s = scenario("set-nx-px-pause-past-ttl");
     let here = fingerprint(&s, 11);
     let s2 = s.clone();
-    let there = std::thread::spawn(move || fingerprint(&s2, 11)).join().expect("thread");
+    let there = std::thread::spawn(move || fingerprint(&s2, 11))
+        .join()
+        .expect("thread");
     assert_eq!(here, there);
 }
 
@@ -50,7 +52,8 @@ fn the_same_seed_on_another_thread_gives_the_same_history() {
 fn a_written_scenario_replays_to_the_same_hash() {
     let s = scenario("set-nx-px-release-del");
     let text = s.to_toml();
-    let again = locksim::scenario::parse_scenario(&text, "written.toml").unwrap_or_else(|e| panic!("{e}"));
+    let again =
+        locksim::scenario::parse_scenario(&text, "written.toml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(run(&s, 5).hash(), run(&again, 5).hash());
 }
 
@@ -61,5 +64,8 @@ fn a_history_reads_back_from_its_json_lines() {
     let text = o.history.to_jsonl();
     let back = locksim::history::History::from_jsonl(&text).expect("parses");
     assert_eq!(back, o.history);
-    assert!(text.contains("\"at\":\"redis-0\""), "events name their node");
+    assert!(
+        text.contains("\"at\":\"redis-0\""),
+        "events name their node"
+    );
 }

@@ -41,10 +41,6 @@ fn names_in(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-// The committed gallery was regenerated minutes before the last report-code
-// change of the session and could not be re-verified in time: run
-// `cargo run --release`, commit reports/, then remove this ignore.
-#[ignore = "re-enable after regenerating reports/ with cargo run --release"]
 fn committed_gallery_is_what_regeneration_produces() {
     let scenarios = root().join("scenarios");
     let committed = root().join("reports");

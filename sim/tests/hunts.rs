@@ -455,8 +455,8 @@ fn shards_split_the_seeds_and_merge_to_the_unsharded_sweep() {
             .keep_going(true)
             .run(Verdict::Violation);
         runs += r.runs;
-        for k in 0..3 {
-            verdicts[k] += r.verdicts[k];
+        for (sum, n) in verdicts.iter_mut().zip(r.verdicts) {
+            *sum += n;
         }
         if let Some(f) = &r.first {
             assert_eq!(f.seed() % 3, i);

@@ -242,3 +242,36 @@ fn rdb_snapshots_only_after_a_change_and_the_interval() {
         assert_eq!(sim.get(0, "b").await, None, "newer than the snapshot");
     });
 }
+
+#[test]
+fn the_final_heal_keeps_the_delayed_restart() {
+    let mut s = scenario(Topology::Single, 1, Persistence::None);
+    s.redis.restart_delay_ms = 5000;
+    simulate(s, 11, |sim: Sim| async move {
+        sim.sleep(100).await;
+        sim.fault(crash(false, None)); // at 0.1 s, down until 5.1 s
+        sim.sleep(1000).await;
+        locksim::fault::heal_all(&sim.world); // at 1.1 s
+        assert_eq!(sim.cmd(0, &["PING"]).await, None, "still down at 1.1-3.1 s");
+        sim.sleep(2100).await; // 5.2 s
+        assert_eq!(
+            sim.cmd(0, &["PING"]).await,
+            Some(Reply::Status("PONG".into()))
+        );
+        let up = sim
+            .history()
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::NodeUp { restart: true, .. }))
+            .map(|e| e.t_us)
+            .expect("restarted");
+        assert!((5_100_000..5_102_000).contains(&up), "restarted at {up} us");
+        // A restart timer never ends a later crash early.
+        sim.fault(crash(false, Some(500))); // crash A at ~5.2 s
+        sim.sleep(100).await;
+        sim.fault(Fault::Restart { node: R0 });
+        sim.sleep(100).await;
+        sim.fault(crash(false, Some(3000))); // crash B: until ~8.4 s
+        sim.sleep(1000).await; // A's timer fired meanwhile
+        assert_eq!(sim.cmd(0, &["PING"]).await, None, "B still down");
+    });
+}

@@ -730,7 +730,8 @@ fn faults_not_an_array_of_tables() {
 /// combinations the algorithms cannot honour are refused at the `[lock]` key.
 #[test]
 fn everything_the_format_names_is_simulated() {
-    let faults = "[[faults]]\nat_ms = 10\nkind = \"clock-jump\"\nnode = \"redis-0\"\nby_ms = 5000\n";
+    let faults =
+        "[[faults]]\nat_ms = 10\nkind = \"clock-jump\"\nnode = \"redis-0\"\nby_ms = 5000\n";
     assert!(parse_scenario(&head(faults), "t.toml").is_ok());
     let redlock = "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"redlock\"\n";
     assert!(parse_scenario(redlock, "t.toml").is_ok());
@@ -742,8 +743,17 @@ fn everything_the_format_names_is_simulated() {
     )
     .expect_err("sequential is redlock's");
     assert_eq!((e.line, e.col), (4, 13), "{e}");
-    assert!(e.message.contains("`sequential` has no effect with algorithm `set-nx-px`"), "{e}");
-    assert!(e.hint.as_deref().is_some_and(|h| h.contains("pick an algorithm that uses it")), "{e}");
+    assert!(
+        e.message
+            .contains("`sequential` has no effect with algorithm `set-nx-px`"),
+        "{e}"
+    );
+    assert!(
+        e.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("pick an algorithm that uses it")),
+        "{e}"
+    );
 }
 
 // ------------------------------------------------------------------ syntax and I/O

@@ -67,8 +67,19 @@ fn single_node_without_faults_is_safe_over_1000_seeds() {
     let s = load("set-nx-px-no-faults");
     let outcomes = runs(&s, 1000);
     for o in &outcomes {
-        assert_eq!(o.verdict(), Verdict::Safe, "seed {}: {:?}", o.seed, o.check.violations);
-        assert_eq!(o.check.windows.len(), 30, "3 clients x 10 cycles, seed {}", o.seed);
+        assert_eq!(
+            o.verdict(),
+            Verdict::Safe,
+            "seed {}: {:?}",
+            o.seed,
+            o.check.violations
+        );
+        assert_eq!(
+            o.check.windows.len(),
+            30,
+            "3 clients x 10 cycles, seed {}",
+            o.seed
+        );
     }
 }
 
@@ -84,7 +95,11 @@ fn pause_past_ttl_with_validity_check_is_a_resource_violation_only() {
 fn fencing_turns_the_stale_writes_into_fenced_writes() {
     for o in runs(&load("set-nx-px-pause-past-ttl-fenced"), SEEDS) {
         assert_eq!(o.verdict(), Verdict::Safe, "seed {}", o.seed);
-        assert!(o.check.fenced > 0, "seed {}: the woken client's writes were fenced", o.seed);
+        assert!(
+            o.check.fenced > 0,
+            "seed {}: the woken client's writes were fenced",
+            o.seed
+        );
         assert_eq!(o.check.stale_writes, 0);
     }
 }
@@ -92,7 +107,12 @@ fn fencing_turns_the_stale_writes_into_fenced_writes() {
 #[test]
 fn plain_del_release_lets_the_next_two_clients_in_together() {
     for o in runs(&load("set-nx-px-release-del"), SEEDS) {
-        assert_eq!(kinds(&o), vec![ViolationKind::L, ViolationKind::R], "seed {}", o.seed);
+        assert_eq!(
+            kinds(&o),
+            vec![ViolationKind::L, ViolationKind::R],
+            "seed {}",
+            o.seed
+        );
         // The first overlap starts after client-0 wakes and sends its DEL:
         // the DEL of someone else's lock caused it, not the pause itself.
         let woke_us = o
@@ -100,12 +120,29 @@ fn plain_del_release_lets_the_next_two_clients_in_together() {
             .events
             .iter()
             .find_map(|e| match &e.kind {
-                EventKind::FaultHealed { fault: Fault::Pause { node: NodeRef::Client(0), .. } } => Some(e.t_us),
+                EventKind::FaultHealed {
+                    fault:
+                        Fault::Pause {
+                            node: NodeRef::Client(0),
+                            ..
+                        },
+                } => Some(e.t_us),
                 _ => None,
             })
             .expect("client-0 woke up");
-        let l = o.check.violations.iter().filter(|v| v.kind == ViolationKind::L).min_by_key(|v| v.from_us).expect("an L");
-        assert!(l.from_us > woke_us, "seed {}: {:?} began before the DEL", o.seed, l);
+        let l = o
+            .check
+            .violations
+            .iter()
+            .filter(|v| v.kind == ViolationKind::L)
+            .min_by_key(|v| v.from_us)
+            .expect("an L");
+        assert!(
+            l.from_us > woke_us,
+            "seed {}: {:?} began before the DEL",
+            o.seed,
+            l
+        );
     }
 }
 
@@ -120,7 +157,11 @@ fn work_longer_than_ttl_overlaps_leases() {
 fn restart_without_persistence_loses_the_lock() {
     for o in runs(&load("set-nx-px-restart-without-persistence"), SEEDS) {
         assert!(kinds(&o).contains(&ViolationKind::L), "seed {}", o.seed);
-        assert!(o.check.violations.iter().any(|v| v.clients.contains(&0)), "seed {}", o.seed);
+        assert!(
+            o.check.violations.iter().any(|v| v.clients.contains(&0)),
+            "seed {}",
+            o.seed
+        );
     }
 }
 
@@ -152,12 +193,27 @@ fn each_violating_story_shows_the_violation_its_row_describes() {
 /// Safe stories finished every cycle of every client (no hidden stall).
 #[test]
 fn safe_stories_finish_every_cycle() {
-    for name in ["set-nx-px-holder-crash", "setnx-getset-holder-crash", "watchdog-holder-crash", "redlock-pause-before-replies"] {
+    for name in [
+        "set-nx-px-holder-crash",
+        "setnx-getset-holder-crash",
+        "watchdog-holder-crash",
+        "redlock-pause-before-replies",
+    ] {
         let s = load(name);
         for o in runs(&s, SEEDS) {
             assert!(o.check.unfinished.is_empty(), "{name} seed {}", o.seed);
-            let released = o.check.windows.iter().filter(|w| w.end == WindowEnd::Released).count();
-            assert_eq!(released, s.clients.count * s.clients.cycles as usize, "{name} seed {}: every cycle held and released the lock", o.seed);
+            let released = o
+                .check
+                .windows
+                .iter()
+                .filter(|w| w.end == WindowEnd::Released)
+                .count();
+            assert_eq!(
+                released,
+                s.clients.count * s.clients.cycles as usize,
+                "{name} seed {}: every cycle held and released the lock",
+                o.seed
+            );
         }
     }
 }

@@ -110,13 +110,22 @@ pub fn matrix(args: &MatrixArgs) -> i32 {
     }
 }
 
-/// `matrix.svg`, drawn by the reports module.
+/// `matrix.svg`, drawn by the reports module (measured cells only).
 fn write_svg(out: &std::path::Path, cells: &[MatrixCell]) -> std::io::Result<()> {
-    // REPORTS-ENGINEER CALL SITE: `crate::report::render_matrix_svg(&[MatrixCell]) -> String`
-    // is not in the tree yet. Once it lands, replace this body with:
-    //     write_atomic(&out.join("matrix.svg"), crate::report::render_matrix_svg(cells).as_bytes())
-    let _ = (out, cells);
-    Ok(())
+    let heat: Vec<crate::report::MatrixCell> = cells
+        .iter()
+        .filter(|c| c.status == CellStatus::Measured)
+        .map(|c| crate::report::MatrixCell {
+            algorithm: c.algorithm.clone(),
+            fault_class: c.class.clone(),
+            persistence: c.persistence.clone(),
+            runs: c.runs,
+            violations: c.violations,
+            liveness: c.liveness,
+        })
+        .collect();
+    let svg = crate::report::render_matrix_svg(&heat);
+    write_atomic(&out.join("matrix.svg"), svg.as_bytes())
 }
 
 fn pct(x: f64) -> String {
@@ -203,6 +212,28 @@ pub fn render_md(cells: &[MatrixCell], seeds: u64, jobs: usize, wall: Duration) 
     md.push_str("\n## Violation rate (persistence `none`)\n\n");
     md.push_str("L = two clients held the lock at once; R = the resource accepted a stale write. ✗ = disagrees with the ground truth.\n\n");
     md.push_str(&grid(cells));
+    let disagree: Vec<&MatrixCell> = cells.iter().filter(|c| c.agrees == Some(false)).collect();
+    let checked = cells.iter().filter(|c| c.agrees.is_some()).count();
+    let _ = writeln!(
+        md,
+        "\n{} of {checked} cells that a ground-truth row speaks about agree with it.",
+        checked - disagree.len()
+    );
+    for c in disagree {
+        let _ = writeln!(
+            md,
+            "- **Disagrees:** {} x {} ({}): rows {:?} say {}, measured {} L and {} R runs of {}.",
+            c.algorithm,
+            c.class,
+            c.persistence,
+            c.rows,
+            c.expect.map_or("-", |e| e.text()),
+            c.l,
+            c.r,
+            c.runs
+        );
+    }
+    md.push_str(NOTES);
     md.push_str("\n## Every cell\n\n");
     md.push_str("Violation rate with its 95% Wilson interval; L, R and liveness loss as runs out of the total; \
                  median runs and single-thread wall time to the first violation (over the gaps between violating seeds); \
@@ -247,6 +278,25 @@ pub fn render_md(cells: &[MatrixCell], seeds: u64, jobs: usize, wall: Duration) 
     }
     md
 }
+
+/// How to read the cells no ground-truth row covers, and the R columns.
+const NOTES: &str = "
+Reading it:
+
+- **R without L** (Redlock under pauses and partitions): the lock never granted two leases, but a holder
+  whose critical section outlived its validity (paused, or its resource calls timing out behind a
+  partition) wrote after the next holder began. Rows 26/33 (no L) and 28 (R) at once; Redlock has no
+  fencing token to stop it.
+- **Partitions on one Redis node** (set-nx-px, setnx-expire, setnx-getset): a holder cut off from the
+  resource spends its critical section waiting on timeouts, outlives a TTL it never re-checks, and the
+  next client walks in (L); its delayed writes then land stale (R). No row covers it; it is row 12's
+  mechanism with a network delay in place of a pause.
+- **setnx** never expires its key: expiry faults (pause, clock jump, drift) cannot break it, but lost
+  releases leave the lock stuck (liveness), and any crash that loses the key lets a second client in.
+- **Watchdog under client drift** stays safe: renewals keep the key alive, so a slow clock only renews late.
+- **Kill vs power loss:** `aof-everysec` survives a process kill (the write is in the page cache before the
+  reply) but not a power loss; only `aof-always` survives both.
+";
 
 fn gt_text(c: &MatrixCell) -> String {
     match c.expect {

@@ -69,7 +69,7 @@ impl FaultClass {
         match self {
             FaultClass::None => "nothing: the control",
             FaultClass::Pause => "pauses of a random client or Redis node, 0.25/s, 100 ms-4 s",
-            FaultClass::ClockJump => "wall-clock jumps of a random Redis node or client, 0.25/s, -4 s..+4 s",
+            FaultClass::ClockJump => "wall-clock jumps of a random Redis node or client, 1/s, -2 s..+6 s",
             FaultClass::ClientDrift => "client clocks off by up to ±10% (ten times Redlock's 1% drift factor), holders using 90-95% of the TTL by their own clock (validity_check): exact clocks stay inside the lease, slow ones overstay",
             FaultClass::Kill => "process kills of a random Redis node, 0.5/s, restarted at once",
             FaultClass::PowerLoss => "power loss of a random Redis node, 0.5/s, restarted at once",
@@ -100,7 +100,7 @@ impl FaultClass {
         match self {
             FaultClass::None => {}
             FaultClass::Pause => s.nemesis.pause = rate_span(0.25, 100, 4_000),
-            FaultClass::ClockJump => s.nemesis.clock_jump = rate_span(0.25, -4_000, 4_000),
+            FaultClass::ClockJump => s.nemesis.clock_jump = rate_span(1.0, -2_000, 6_000),
             FaultClass::ClientDrift => {
                 s.clients.drift_ppm = Span::new(-100_000, 100_000);
                 s.lock.validity_check = alg != Algorithm::Setnx;

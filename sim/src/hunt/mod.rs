@@ -10,14 +10,16 @@
 //! ```no_run
 //! use locksim::hunt::Hunt;
 //! use locksim::scenario::{load_scenario, Verdict};
-//! let s = load_scenario("scenarios/hunt-set-nx-px-pause.toml".as_ref()).unwrap();
-//! // A cargo test hunt: fails with the verdict, the reproduction line and
-//! // the paths of the minimal scenario and its report.
-//! Hunt::new(s.clone()).seeds(0..5000).jobs(2).assert_safe();
-//! // Or: the hunt must find a violation; returns the first one.
-//! let finding = Hunt::new(s).seeds(0..500).assert_finds(Verdict::Violation);
-//! let saved = finding.save_to(&locksim::hunt::hunt_dir().join("pause")).unwrap();
-//! println!("{}", saved.repro);
+//! let load = |f: &str| load_scenario(f.as_ref()).unwrap();
+//! // A safe configuration: panics with the verdict, the reproduction line
+//! // and the paths of the minimal scenario and its report if a seed violates.
+//! let fenced = load("sim/tests/hunt-scenarios/row-13-late-release-fenced.toml");
+//! Hunt::new(fenced).seeds(0..5000).jobs(2).assert_safe();
+//! // A broken one: the hunt must find a violation; returns the first one.
+//! let unchecked = load("sim/tests/hunt-scenarios/row-12-no-validity-check.toml");
+//! let finding = Hunt::new(unchecked).seeds(0..500).assert_finds(Verdict::Violation);
+//! let saved = finding.save().unwrap(); // shrinks, writes minimal.toml + report
+//! println!("{}", saved.repro); // locksim run .../minimal.toml --seed N
 //! ```
 //!
 //! Files go to `$LOCKSIM_HUNT_DIR/<name>/`, by default
@@ -437,12 +439,15 @@ impl Finding {
         let mut minimal = shrunk.scenario.clone();
         minimal.name = format!("{}-seed{seed}-min", self.scenario.name);
         minimal.expect = shrunk.outcome.verdict();
+        let what = match shrunk.outcome.check.violations.first() {
+            Some(v) => describe_violation(v, &minimal.lock.key),
+            None => crate::report::markdown::verdict_sentence(&minimal, &shrunk.outcome),
+        };
         minimal.about = format!(
-            "Shrunk by locksim hunt from {} seed {seed}: {} of {} faults, {}",
+            "Shrunk by locksim hunt from {} seed {seed} ({} of {} faults): {what}",
             self.file.as_deref().unwrap_or(&self.scenario.name),
             minimal.faults.len(),
             shrunk.faults_before,
-            self.summary()
         );
         let min_file = dir.join("minimal.toml");
         let orig_file = dir.join("original.toml");

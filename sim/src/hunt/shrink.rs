@@ -20,7 +20,15 @@
 //!    still fails, so the file reads like one a person wrote;
 //!
 //! and repeat until a whole pass changes nothing or the run budget is
-//! spent. "Still fails" is the caller's predicate (the hunt keeps its target
+//! spent.
+//!
+//! The limit is the butterfly effect: madsim picks among ready tasks with
+//! its seeded RNG, so removing even an inert fault (a timer that no longer
+//! wakes) shifts every later random draw, and a rare violation may vanish
+//! with it. Such faults shrink to their simplest form instead (a 1 ms clock
+//! jump of a client, a 1 ms pause): they stay in the file because the run
+//! needs their timer, not their effect. Frequent violations shrink to the
+//! one or two faults that explain them. "Still fails" is the caller's predicate (the hunt keeps its target
 //! and the kind of the first violation). Every accepted candidate was run
 //! and failed, so the result fails whatever the predicate's shape.
 

@@ -16,7 +16,7 @@
 //! ```no_run
 //! use locksim::hunt::strategy;
 //! use locksim::scenario::{load_scenario, Verdict};
-//! let base = load_scenario("scenarios/hunt-set-nx-px-clock-jump.toml".as_ref()).unwrap();
+//! let base = load_scenario("sim/tests/hunt-scenarios/row-14-server-clock-jump.toml".as_ref()).unwrap();
 //! let found = strategy::search(&base, 200, 7, &|o| o.verdict() == Verdict::Violation);
 //! if let Some(f) = found { println!("{}", f.scenario.to_toml()); }
 //! ```
@@ -141,21 +141,27 @@ pub fn schedule(s: &Scenario) -> BoxedStrategy<Vec<FaultSpec>> {
 }
 
 /// Parameters around `base`: `ttl_ms` in [ttl/4, 2 ttl] (the watchdog's
-/// renewal period follows at ttl/3), client drift up to ±2% (spans shrink
-/// toward exact clocks), one-way latency up to 4x base, work time up to
-/// 2x base, 2..=max(base, 4) clients.
+/// renewal period follows at ttl/3 when it was at its default), client
+/// drift up to ±2% (shrinks toward exact clocks), one-way latency from 1 ms
+/// up to 8x base, work time up to 2x base, and 2 to max(2, min(base, 4))
+/// clients (the base's count when its own faults name clients).
 pub fn params(base: &Scenario) -> BoxedStrategy<Scenario> {
     let b = base.clone();
     let ttl = b.lock.ttl_ms.max(4);
     let lat_hi = b.network.latency_ms.hi.max(1);
     let work_hi = b.clients.work_ms.hi.max(1);
     let max_clients = b.clients.count.clamp(2, 4).min(MAX_CLIENTS);
+    let min_clients = if b.faults.is_empty() {
+        2
+    } else {
+        b.clients.count
+    };
     (
         ttl / 4..=ttl * 2,
         0i64..=20_000,
         (1..=lat_hi * 4, 0..=lat_hi * 4),
         (0..=work_hi * 2, 0..=work_hi * 2),
-        2..=max_clients,
+        min_clients..=max_clients.max(min_clients),
     )
         .prop_map(
             move |(ttl_ms, drift, (lat_a, lat_b), (w_a, w_b), clients)| {
@@ -166,7 +172,7 @@ pub fn params(base: &Scenario) -> BoxedStrategy<Scenario> {
                     s.lock.renew_every_ms = (ttl_ms / 3).max(1);
                 }
                 s.clients.drift_ppm = Span::new(-drift, drift);
-                s.network.latency_ms = Span::new(lat_a.min(lat_a + lat_b), lat_a + lat_b);
+                s.network.latency_ms = Span::new(lat_a, lat_a + lat_b);
                 s.clients.work_ms = Span::new(w_a.min(w_b), w_a.max(w_b));
                 s.clients.count = clients;
                 s

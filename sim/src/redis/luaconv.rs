@@ -267,8 +267,8 @@ mod tests {
         assert_eq!(c_cast_i64(1e300), i64::MIN);
         assert_eq!(c_cast_i64(-1e300), i64::MIN);
         assert_eq!(c_cast_i64(f64::NAN), i64::MIN);
-        assert_eq!(c_cast_i64(9.223372036854775808e18), i64::MIN);
-        assert_eq!(c_cast_i64(-9.223372036854775808e18), i64::MIN);
+        assert_eq!(c_cast_i64(9.223_372_036_854_776e18), i64::MIN);
+        assert_eq!(c_cast_i64(-9.223_372_036_854_776e18), i64::MIN);
         assert_eq!(c_cast_i64(4611686018427387904.0), 4611686018427387904);
     }
 

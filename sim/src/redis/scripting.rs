@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn shebang_flags() {
         let ok = |b: &str| parse_shebang(b.as_bytes()).unwrap();
-        assert_eq!(ok("return 1").0.compat, true);
+        assert!(ok("return 1").0.compat);
         assert_eq!(ok("#!lua\nreturn 1"), (ScriptFlags::default(), 5));
         assert!(ok("#!lua flags=no-writes,allow-oom\nreturn 1").0.no_writes);
         assert!(ok("#!lua flags=\nreturn 1").0 == ScriptFlags::default());

@@ -48,7 +48,7 @@ const RAMP: [RGBColor; 5] = [
 const CELL_W: i32 = 112;
 const CELL_H: i32 = 46;
 const LEFT: i32 = 150;
-const TOP: i32 = 64;
+const TOP: i32 = 74;
 const PANEL_GAP: i32 = 34;
 
 /// The colour of a violation rate in per mille.
@@ -211,7 +211,7 @@ fn legend(c: &Canvas, y: i32) {
     c.text("violation rate", 12, y + 10, Font::new(11.0, NOTE).bold());
     let x0 = LEFT;
     c.rect(x0 - 40, y + 2, x0 - 10, y + 18, Paint::Solid(ZERO, 1.0));
-    c.text("0", x0 - 25, y + 30, Font::new(10.0, NOTE).center());
+    c.text("none", x0 - 25, y + 30, Font::new(10.0, NOTE).center());
     let w = 300;
     for k in 0..60 {
         let pm = (k as u64 * 1000 + 500) / 60;
@@ -222,7 +222,12 @@ fn legend(c: &Canvas, y: i32) {
     for p in [0, 25, 50, 75, 100] {
         let x = x0 + p * w / 100;
         c.rect(x, y + 18, x + 1, y + 22, Paint::Solid(INK, 1.0));
-        c.text(&format!("{p}%"), x, y + 30, Font::new(10.0, NOTE).center());
+        let label = if p == 0 {
+            ">0%".to_string()
+        } else {
+            format!("{p}%")
+        };
+        c.text(&label, x, y + 30, Font::new(10.0, NOTE).center());
     }
     c.text("– : not run", x0 + w + 24, y + 10, Font::new(10.5, NOTE));
 }

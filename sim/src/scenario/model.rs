@@ -187,7 +187,8 @@ impl Serialize for NodeRef {
 impl<'de> Deserialize<'de> for NodeRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NodeRef, D::Error> {
         let name = String::deserialize(d)?;
-        NodeRef::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("not a node name: `{name}`")))
+        NodeRef::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a node name: `{name}`")))
     }
 }
 

@@ -359,7 +359,7 @@ fn lanes_at(l: &mut Layout, m: &Model, top: i32) {
 }
 
 /// The height of the zoom panel's title row.
-pub const ZOOM_TITLE_H: i32 = 30;
+pub const ZOOM_TITLE_H: i32 = 38;
 
 /// A second panel around the first violation and the faults behind it,
 /// when that stretch is short next to the whole run: the same lanes over
@@ -374,8 +374,8 @@ pub fn zoom(m: &Model, main: &Layout) -> Option<Layout> {
         }
     }
     let width = to - from;
-    let pad = (width / 8).max(50_000);
-    let start = from.saturating_sub(pad);
+    let pad = (width / 4).max(100_000);
+    let start = from.saturating_sub(2 * pad);
     let end = (to + pad).min(m.end_us);
     if (end - start) * 100 > m.end_us * 25 {
         return None;

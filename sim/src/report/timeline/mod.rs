@@ -85,7 +85,7 @@ fn header(c: &Canvas, s: &Scenario, o: &Outcome) {
     };
     let title = format!("{} · seed {}", s.name, o.seed);
     c.text(&title, 12, 15, Font::new(15.0, INK).bold());
-    let vx = 12 + text_w(&title, 15.0) + 16;
+    let vx = 12 + text_w(&title, 15.0 * 1.12) + 16;
     let vtext = format!("{} ({expected})", verdict.name().to_uppercase());
     c.text(&vtext, vx, 15, Font::new(14.0, colour).bold());
     let algo = format!(
@@ -171,7 +171,12 @@ fn lanes(c: &Canvas, l: &Layout, m: &Model, s: &Scenario) {
             x += text_w(&flag, 10.5) + 6;
         }
         if matches!(b.kind, LaneKind::Client(k) if m.clients[k].unfinished) {
-            c.text("unfinished", x, b.y + 11, Font::new(10.5, palette::BADGE_INK).bold());
+            c.text(
+                "unfinished",
+                x,
+                b.y + 11,
+                Font::new(10.5, palette::BADGE_INK).bold(),
+            );
         }
     }
     // Grid lines at the major ticks.
