@@ -236,11 +236,6 @@ fn row_26_redlock_with_validity_recheck_never_grants_two_leases_under_pauses() {
 }
 
 #[test]
-// OPEN BUG, not a finding: the ground truth says row 30 is safe, but this hunt
-// finds two Redlock holders at seed 0 (shrunk to 19 faults; run it with
-// `cargo test --release --test hunts -- --ignored row_30` and read the minimal
-// scenario under target/locksim-hunts/). Quarantined until the model is fixed.
-#[ignore = "open bug: row 30 violates under random kills (see comment)"]
 fn row_30_redlock_with_delayed_restart_stays_safe_under_random_kills() {
     hunt("row-30-redlock-delayed-restart")
         .seeds(0..SAFE)
