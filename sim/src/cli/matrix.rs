@@ -294,6 +294,9 @@ Reading it:
 - **setnx** never expires its key: expiry faults (pause, clock jump, drift) cannot break it, but lost
   releases leave the lock stuck (liveness), and any crash that loses the key lets a second client in.
 - **Watchdog under client drift** stays safe: renewals keep the key alive, so a slow clock only renews late.
+- **Delayed restart** is safe for every algorithm: a crashed node that stays down for the TTL comes back
+  only after every lease it granted has expired, so losing the key no longer matters (row 30 for Redlock).
+  Single-node locks pay in availability while the node is down, never in safety.
 - **Kill vs power loss:** `aof-everysec` survives a process kill (the write is in the page cache before the
   reply) but not a power loss; only `aof-always` survives both.
 ";

@@ -35,18 +35,22 @@ pub enum FaultClass {
     ClientDrift,
     Kill,
     PowerLoss,
+    /// Kills and power losses of a node that then stays down for the TTL:
+    /// the delayed-restart mitigation.
+    DelayedRestart,
     Failover,
     Partition,
 }
 
 impl FaultClass {
-    pub const ALL: [FaultClass; 8] = [
+    pub const ALL: [FaultClass; 9] = [
         FaultClass::None,
         FaultClass::Pause,
         FaultClass::ClockJump,
         FaultClass::ClientDrift,
         FaultClass::Kill,
         FaultClass::PowerLoss,
+        FaultClass::DelayedRestart,
         FaultClass::Failover,
         FaultClass::Partition,
     ];
@@ -59,6 +63,7 @@ impl FaultClass {
             FaultClass::ClientDrift => "client drift",
             FaultClass::Kill => "kill",
             FaultClass::PowerLoss => "power loss",
+            FaultClass::DelayedRestart => "delayed restart",
             FaultClass::Failover => "failover",
             FaultClass::Partition => "partition",
         }
@@ -73,6 +78,7 @@ impl FaultClass {
             FaultClass::ClientDrift => "client clocks off by up to ±10% (ten times Redlock's 1% drift factor), holders using 90-95% of the TTL by their own clock (validity_check): exact clocks stay inside the lease, slow ones overstay",
             FaultClass::Kill => "process kills of a random Redis node, 0.5/s, restarted at once",
             FaultClass::PowerLoss => "power loss of a random Redis node, 0.5/s, restarted at once",
+            FaultClass::DelayedRestart => "kills and power losses of a random Redis node, 0.25/s each, without persistence; a crashed node stays down for the TTL before it restarts (`restart_delay_ms`, the distlock page's mitigation)",
             FaultClass::Failover => "sentinel topology (master + 2 replicas lagging 10-500 ms, failover after 300 ms down, while a holder may still work): kills of a random Redis node, 0.25/s, down 3 s",
             FaultClass::Partition => "random two-way partitions of all nodes, 0.25/s, 100 ms-5 s",
         }
@@ -110,6 +116,11 @@ impl FaultClass {
             }
             FaultClass::Kill => s.nemesis.kill = 0.5,
             FaultClass::PowerLoss => s.nemesis.power_loss = 0.5,
+            FaultClass::DelayedRestart => {
+                s.nemesis.kill = 0.25;
+                s.nemesis.power_loss = 0.25;
+                s.redis.restart_delay_ms = s.lock.ttl_ms;
+            }
             FaultClass::Failover => {
                 s.redis.topology = Topology::Sentinel;
                 s.redis.nodes = 3;
@@ -167,10 +178,12 @@ impl CellSpec {
             return Some(why);
         }
         let probe = match self.class {
-            FaultClass::Kill | FaultClass::Failover => Some(crate::scenario::Fault::Kill {
-                node: crate::scenario::NodeRef::Redis(0),
-                for_ms: None,
-            }),
+            FaultClass::Kill | FaultClass::DelayedRestart | FaultClass::Failover => {
+                Some(crate::scenario::Fault::Kill {
+                    node: crate::scenario::NodeRef::Redis(0),
+                    for_ms: None,
+                })
+            }
             FaultClass::PowerLoss => Some(crate::scenario::Fault::PowerLoss {
                 node: crate::scenario::NodeRef::Redis(0),
                 for_ms: None,
@@ -261,6 +274,7 @@ pub fn ground_truth(cell: CellSpec) -> Option<(&'static [u32], Expect)> {
         (Redlock, F::Kill, P::None | P::Rdb) => (&[29], Expect::L),
         (Redlock, F::PowerLoss, P::None | P::Rdb | P::AofEverysec) => (&[29], Expect::L),
         (Redlock, F::Kill | F::PowerLoss, P::AofAlways) => (&[31], Expect::Safe),
+        (Redlock, F::DelayedRestart, _) => (&[30], Expect::Safe),
         (Redlock, F::Partition, _) => (&[33], Expect::NoL),
         _ => return None,
     })
