@@ -7,13 +7,14 @@
 //! into the engine's [`ScriptEnv`] so that `redis.call` runs the very same
 //! command code a client does, at the same frozen time.
 
+use super::bytecode;
 use super::commands;
 use super::keyspace::{ExpiryMode, Keyspace};
 use super::luacall::{acl_check, redis_call, redis_pcall, trampoline, EnvPtr, ScriptEnv, ENV_KEY};
 use super::luaconv::{error_table, lua_arg_bytes, lua_to_reply, script_error};
 use locksim_models::protocol::{Argv, Reply};
 use mlua::{
-    ffi, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue,
+    ffi, ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue,
 };
 use std::collections::BTreeMap;
 use std::ffi::c_int;
@@ -182,8 +183,13 @@ impl LuaEngine {
                 })
             }
         })?;
-        let (run, env_table): (Function, Table) =
-            lua.load(ENV_SOURCE).set_name(INTERNAL_CHUNK).call((
+        let env_code = bytecode::compile(ENV_SOURCE.as_bytes(), INTERNAL_CHUNK)
+            .map_err(mlua::Error::runtime)?;
+        let (run, env_table): (Function, Table) = lua
+            .load(&*env_code)
+            .set_name(INTERNAL_CHUNK)
+            .set_mode(ChunkMode::Binary)
+            .call((
                 call,
                 pcall,
                 raw_acl,
@@ -229,21 +235,20 @@ impl LuaEngine {
         skip: usize,
         flags: ScriptFlags,
     ) -> Result<(), Reply> {
+        let error = |msg: String| {
+            commands::error_line(
+                format!("ERR Error compiling script (new function): {msg}").as_bytes(),
+            )
+        };
+        let code = bytecode::compile(&body[skip..], "@user_script").map_err(error)?;
         let func = self
             .lua
-            .load(&body[skip..])
+            .load(&*code)
             .set_name("@user_script")
+            .set_mode(ChunkMode::Binary)
             .set_environment(self.env_table.clone())
             .into_function()
-            .map_err(|e| {
-                let msg = match e {
-                    mlua::Error::SyntaxError { message, .. } => message,
-                    other => other.to_string(),
-                };
-                commands::error_line(
-                    format!("ERR Error compiling script (new function): {msg}").as_bytes(),
-                )
-            })?;
+            .map_err(|e| error(e.to_string()))?;
         self.scripts.insert(sha.to_string(), Script { func, flags });
         Ok(())
     }
