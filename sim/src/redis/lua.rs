@@ -14,7 +14,8 @@ use super::luacall::{acl_check, redis_call, redis_pcall, trampoline, EnvPtr, Scr
 use super::luaconv::{error_table, lua_arg_bytes, lua_to_reply, script_error};
 use locksim_models::protocol::{Argv, Reply};
 use mlua::{
-    ffi, ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue,
+    ffi, ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table,
+    Value as LuaValue,
 };
 use std::collections::BTreeMap;
 use std::ffi::c_int;
