@@ -33,10 +33,10 @@ pub const BENCH_SCENARIOS: [&str; 2] = ["bench-single-node.toml", "bench-five-ma
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Runs per measurement.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub runs: u64,
     /// Measure each figure this many times and report the best.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
     /// Benchmark these scenario files instead of the built-in two.
     pub files: Vec<std::path::PathBuf>,
@@ -47,7 +47,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub memory: bool,
     /// Runs for `--memory`.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_runs: u64,
 }
 
@@ -58,7 +58,7 @@ struct Measure {
 
 /// The best of `repeat` measurements.
 fn measure(s: &Scenario, runs: u64, jobs: usize, repeat: u32) -> Measure {
-    (0..repeat.max(1))
+    (0..repeat)
         .map(|_| measure_once(s, runs, jobs))
         .max_by(|a, b| a.runs_per_s.total_cmp(&b.runs_per_s))
         .expect("at least one measurement")
@@ -130,10 +130,10 @@ pub fn bench(args: &BenchArgs) -> i32 {
     } else {
         args.files.clone()
     };
-    let runs = args.runs.max(10);
+    let runs = args.runs;
     println!(
         "locksim bench: {runs} runs per measurement, best of {}, release build recommended\n",
-        args.repeat.max(1)
+        args.repeat
     );
     println!(
         "{:<22} {:>9} {:>9} {:>7} {:>10} {:>8} {:>10} {:>10}",
@@ -152,7 +152,7 @@ pub fn bench(args: &BenchArgs) -> i32 {
         let one = measure(&s, runs, 1, args.repeat);
         let two = measure(&s, runs, 2, args.repeat);
         let lat = (s.network.latency_ms.lo, s.network.latency_ms.hi);
-        let bare = (0..args.repeat.max(1))
+        let bare = (0..args.repeat)
             .map(|_| {
                 let start = Instant::now();
                 for seed in 0..runs {
@@ -202,7 +202,7 @@ fn memory(args: &BenchArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let total = args.memory_runs.max(1);
+    let total = args.memory_runs;
     let every = (total / 10).max(1);
     println!(
         "locksim bench --memory: {total} runs of {} on one thread",
