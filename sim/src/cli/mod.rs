@@ -46,7 +46,7 @@ pub enum Command {
     },
     /// Measure runs/s and simulated/wall time on the canonical benchmark scenarios.
     Bench(bench::BenchArgs),
-    /// Random faults from a scenario's [nemesis], seed after seed; the first
+    /// Random faults from a scenario's `[nemesis]`, seed after seed; the first
     /// violation is shrunk to a minimal scenario file plus report.
     Hunt(hunt::HuntArgs),
     /// Algorithms x fault classes x persistence modes: violation rates into reports/matrix.*.

@@ -248,7 +248,7 @@ pub const ROWS: [Row; 33] = [
     },
 ];
 
-/// The row numbers an `about` line names: "Row 11 with fencing" -> [11].
+/// The row numbers an `about` line names: "Row 11 with fencing" -> `[11]`.
 pub fn row_numbers(about: &str) -> Vec<u32> {
     let mut found = Vec::new();
     let mut rest = about;
