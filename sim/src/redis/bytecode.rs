@@ -83,6 +83,8 @@ mod tests {
     #[test]
     fn bytecode_keeps_line_numbers() {
         let code = compile(b"\nlocal x = nil\nreturn x.y", "@user_script").unwrap();
+        // SAFETY: binary chunks need an unsafe state; this one only loads
+        // bytecode that `compile` just produced.
         let lua = unsafe { Lua::unsafe_new_with(StdLib::NONE, LuaOptions::default()) };
         let f = lua
             .load(&*code)
