@@ -154,20 +154,8 @@ impl Env for SimEnv {
     }
 
     fn note(&self, note: Note) {
-        let client = self.client;
-        let kind = match note {
-            Note::Extended { deadline } => EventKind::Extended { client, deadline },
-            Note::Renewed { ok } => EventKind::Note {
-                client,
-                text: format!("renewal {}", if ok { "ok" } else { "failed" }),
-            },
-            Note::WatchdogStopped => EventKind::Note {
-                client,
-                text: "watchdog stopped".into(),
-            },
-            Note::Info(text) => EventKind::Note { client, text },
-        };
-        self.world.record(Some(self.me()), kind);
+        self.world
+            .record(Some(self.me()), EventKind::from_note(self.client, note));
     }
 }
 

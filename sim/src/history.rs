@@ -7,7 +7,7 @@
 //! is JSON Lines; the FNV-1a hash of those bytes is the run's fingerprint.
 
 use crate::scenario::{Fault, NodeRef, Trigger};
-use locksim_models::Deadline;
+use locksim_models::{Deadline, Note};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -181,6 +181,25 @@ pub enum EventKind {
     End {
         clients_done: usize,
     },
+}
+
+impl EventKind {
+    /// What an algorithm's [`Note`] to its environment becomes in the
+    /// history (simulated and live clients alike).
+    pub fn from_note(client: usize, note: Note) -> EventKind {
+        match note {
+            Note::Extended { deadline } => EventKind::Extended { client, deadline },
+            Note::Renewed { ok } => EventKind::Note {
+                client,
+                text: format!("renewal {}", if ok { "ok" } else { "failed" }),
+            },
+            Note::WatchdogStopped => EventKind::Note {
+                client,
+                text: "watchdog stopped".into(),
+            },
+            Note::Info(text) => EventKind::Note { client, text },
+        }
+    }
 }
 
 /// One entry of the history.

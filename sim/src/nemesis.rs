@@ -205,10 +205,15 @@ pub fn split(rng: &mut ChaCha8Rng, nodes: &[NodeRef]) -> Vec<Vec<NodeRef>> {
         let i = rng.gen_range(0..nodes.len());
         sides[i] = !sides[i];
     }
+    groups_of(nodes, &sides)
+}
+
+/// The two groups `sides` assigns `nodes` to (`false` first).
+pub fn groups_of(nodes: &[NodeRef], sides: &[bool]) -> Vec<Vec<NodeRef>> {
     let side = |want: bool| -> Vec<NodeRef> {
         nodes
             .iter()
-            .zip(&sides)
+            .zip(sides)
             .filter(|(_, &b)| b == want)
             .map(|(n, _)| *n)
             .collect()

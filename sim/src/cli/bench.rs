@@ -56,15 +56,15 @@ struct Measure {
     sim_per_wall: f64,
 }
 
-/// The best of `repeat` measurements.
-fn measure(s: &Scenario, runs: u64, jobs: usize, repeat: u32) -> Measure {
+/// The best (highest `rate`) of `repeat` measurements.
+fn best_of<T>(repeat: u32, mut once: impl FnMut() -> T, rate: impl Fn(&T) -> f64) -> T {
     (0..repeat)
-        .map(|_| measure_once(s, runs, jobs))
-        .max_by(|a, b| a.runs_per_s.total_cmp(&b.runs_per_s))
-        .expect("at least one measurement")
+        .map(|_| once())
+        .max_by(|a, b| rate(a).total_cmp(&rate(b)))
+        .expect("--repeat is at least 1")
 }
 
-fn measure_once(s: &Scenario, runs: u64, jobs: usize) -> Measure {
+fn measure(s: &Scenario, runs: u64, jobs: usize) -> Measure {
     let seeds: Vec<u64> = (0..runs).collect();
     let start = Instant::now();
     let sims = sweep(&seeds, jobs, |&seed| run(s, seed).stats.sim_us, &|_| {});
@@ -149,18 +149,18 @@ pub fn bench(args: &BenchArgs) -> i32 {
         };
         let probe = run(&s, 0);
         let msgs = probe.stats.messages;
-        let one = measure(&s, runs, 1, args.repeat);
-        let two = measure(&s, runs, 2, args.repeat);
+        let by_rate = |m: &Measure| m.runs_per_s;
+        let one = best_of(args.repeat, || measure(&s, runs, 1), by_rate);
+        let two = best_of(args.repeat, || measure(&s, runs, 2), by_rate);
         let lat = (s.network.latency_ms.lo, s.network.latency_ms.hi);
-        let bare = (0..args.repeat)
-            .map(|_| {
-                let start = Instant::now();
-                for seed in 0..runs {
-                    bare_madsim(seed, msgs.div_ceil(2), lat);
-                }
-                runs as f64 / start.elapsed().as_secs_f64()
-            })
-            .fold(0.0, f64::max);
+        let bare_once = || {
+            let start = Instant::now();
+            for seed in 0..runs {
+                bare_madsim(seed, msgs.div_ceil(2), lat);
+            }
+            runs as f64 / start.elapsed().as_secs_f64()
+        };
+        let bare = best_of(args.repeat, bare_once, |&r| r);
         println!(
             "{:<22} {:>9.0} {:>9.0} {:>6.2}x {:>9.0}x {:>8} {:>10.0} {:>9.2}x",
             s.name,

@@ -204,16 +204,7 @@ fn json_summary(
     seeds: &std::ops::Range<u64>,
 ) -> String {
     let first = r.first.as_ref().map(|f| {
-        let violations: Vec<_> = f
-            .outcome
-            .check
-            .violations
-            .iter()
-            .map(|v| {
-                json!({"kind": format!("{:?}", v.kind), "clients": v.clients,
-                       "from_ms": v.from_us as f64 / 1000.0, "to_ms": v.to_us as f64 / 1000.0})
-            })
-            .collect();
+        let violations = super::runs::violations_json(&f.outcome);
         let minimal = saved.map(|s| {
             json!({
                 "file": s.minimal_file.display().to_string(),

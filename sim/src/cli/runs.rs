@@ -29,17 +29,21 @@ fn load_all(files: &[PathBuf]) -> Option<Vec<(String, Scenario)>> {
     (!bad).then_some(loaded)
 }
 
-/// One line of JSON for a run.
-pub fn json_line(file: &str, s: &Scenario, o: &Outcome) -> String {
-    let violations: Vec<_> = o
-        .check
+/// A run's violations as JSON values (`--json` of `run` and `hunt`).
+pub fn violations_json(o: &Outcome) -> Vec<serde_json::Value> {
+    o.check
         .violations
         .iter()
         .map(|v| {
             json!({"kind": format!("{:?}", v.kind), "clients": v.clients,
                    "from_ms": v.from_us as f64 / 1000.0, "to_ms": v.to_us as f64 / 1000.0})
         })
-        .collect();
+        .collect()
+}
+
+/// One line of JSON for a run.
+pub fn json_line(file: &str, s: &Scenario, o: &Outcome) -> String {
+    let violations = violations_json(o);
     json!({
         "scenario": s.name, "file": file, "seed": o.seed, "expect": s.expect.name(),
         "verdict": o.verdict().name(), "ok": o.verdict() == s.expect, "hash": o.hash(),

@@ -110,15 +110,7 @@ fn two_groups(nodes: &[NodeRef], sides: &[bool]) -> Vec<Vec<NodeRef>> {
     if sides.iter().all(|&b| b) || sides.iter().all(|&b| !b) {
         sides[0] = !sides[0];
     }
-    let side = |want: bool| -> Vec<NodeRef> {
-        nodes
-            .iter()
-            .zip(&sides)
-            .filter(|(_, &b)| b == want)
-            .map(|(n, _)| *n)
-            .collect()
-    };
-    vec![side(false), side(true)]
+    nemesis::groups_of(nodes, &sides)
 }
 
 /// A schedule for `s`: up to twice the faults its rates expect (at least

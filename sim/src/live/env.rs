@@ -507,20 +507,7 @@ impl Env for LiveEnv {
     }
 
     fn note(&self, note: Note) {
-        let client = self.0.client;
-        let kind = match note {
-            Note::Extended { deadline } => EventKind::Extended { client, deadline },
-            Note::Renewed { ok } => EventKind::Note {
-                client,
-                text: format!("renewal {}", if ok { "ok" } else { "failed" }),
-            },
-            Note::WatchdogStopped => EventKind::Note {
-                client,
-                text: "watchdog stopped".into(),
-            },
-            Note::Info(text) => EventKind::Note { client, text },
-        };
-        self.record(kind);
+        self.record(EventKind::from_note(self.0.client, note));
     }
 }
 

@@ -28,7 +28,10 @@ pub(crate) type Compiled = Result<Rc<[u8]>, String>;
 
 struct Compiler {
     lua: Lua,
-    scripts: BTreeMap<(Vec<u8>, &'static str), Compiled>,
+    /// Chunk name, then source, to its bytecode.
+    scripts: BTreeMap<&'static str, BTreeMap<Vec<u8>, Compiled>>,
+    /// Entries in `scripts`.
+    len: usize,
 }
 
 thread_local! {
@@ -37,6 +40,7 @@ thread_local! {
         lua: Lua::new_with(StdLib::NONE, LuaOptions::default())
             .expect("an empty Lua state"),
         scripts: BTreeMap::new(),
+        len: 0,
     });
 }
 
@@ -45,8 +49,7 @@ thread_local! {
 pub(crate) fn compile(source: &[u8], name: &'static str) -> Compiled {
     COMPILER.with(|c| {
         let mut c = c.borrow_mut();
-        let key = (source.to_vec(), name);
-        if let Some(found) = c.scripts.get(&key) {
+        if let Some(found) = c.scripts.get(name).and_then(|m| m.get(source)) {
             return found.clone();
         }
         let compiled = c
@@ -60,8 +63,10 @@ pub(crate) fn compile(source: &[u8], name: &'static str) -> Compiled {
                 mlua::Error::SyntaxError { message, .. } => message,
                 other => other.to_string(),
             });
-        if c.scripts.len() < MAX_SCRIPTS {
-            c.scripts.insert(key, compiled.clone());
+        if c.len < MAX_SCRIPTS {
+            c.len += 1;
+            let by_source = c.scripts.entry(name).or_default();
+            by_source.insert(source.to_vec(), compiled.clone());
         }
         compiled
     })
