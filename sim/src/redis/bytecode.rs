@@ -30,8 +30,6 @@ struct Compiler {
     lua: Lua,
     /// Chunk name, then source, to its bytecode.
     scripts: BTreeMap<&'static str, BTreeMap<Vec<u8>, Compiled>>,
-    /// Entries in `scripts`.
-    len: usize,
 }
 
 thread_local! {
@@ -40,7 +38,6 @@ thread_local! {
         lua: Lua::new_with(StdLib::NONE, LuaOptions::default())
             .expect("an empty Lua state"),
         scripts: BTreeMap::new(),
-        len: 0,
     });
 }
 
@@ -63,8 +60,8 @@ pub(crate) fn compile(source: &[u8], name: &'static str) -> Compiled {
                 mlua::Error::SyntaxError { message, .. } => message,
                 other => other.to_string(),
             });
-        if c.len < MAX_SCRIPTS {
-            c.len += 1;
+        let cached: usize = c.scripts.values().map(BTreeMap::len).sum();
+        if cached < MAX_SCRIPTS {
             let by_source = c.scripts.entry(name).or_default();
             by_source.insert(source.to_vec(), compiled.clone());
         }
