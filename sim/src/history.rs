@@ -6,7 +6,7 @@
 //! both what happened and what each participant believed. On disk a history
 //! is JSON Lines; the FNV-1a hash of those bytes is the run's fingerprint.
 
-use crate::scenario::{Fault, NodeRef, Trigger};
+use crate::model::{Fault, NodeRef, Trigger};
 use locksim_models::{Deadline, Note};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;

@@ -17,9 +17,9 @@
 //! Clocks are rebuilt from the history itself (`ClockInit` plus clock
 //! faults), so the oracle needs nothing but the events.
 
-use crate::clock::{Clock, ClockChange};
 use crate::history::{Event, EventKind, WriteOutcome};
-use crate::scenario::{Fault, NodeRef, Scenario, Verdict};
+use crate::model::clock::{Clock, ClockChange};
+use crate::model::{Fault, NodeRef, Scenario, Verdict};
 use locksim_models::Deadline;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

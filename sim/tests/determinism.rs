@@ -1,8 +1,10 @@
 //! Same scenario + same seed = byte-identical history: twice in a row,
 //! after a hundred other runs on the same thread, and on another thread.
 
-use locksim::run::run;
-use locksim::scenario::{load_scenario, Scenario};
+use locksim::model::Scenario;
+use locksim::world::run::run;
+
+use locksim::scenario::load_scenario;
 use std::path::Path;
 
 fn scenario(name: &str) -> Scenario {

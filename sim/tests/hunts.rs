@@ -18,12 +18,13 @@
 //!
 //! Findings are written under `target/locksim-hunts/` (or `$LOCKSIM_HUNT_DIR`).
 
-use locksim::hunt::{strategy, Hunt, Shard, Target};
+use locksim::model::{Fault, FaultSpec, NodeRef, Scenario, Verdict, When};
 use locksim::oracle::ViolationKind::{L, R};
-use locksim::run::run;
-use locksim::scenario::{
-    load_scenario, parse_scenario, Fault, FaultSpec, NodeRef, Scenario, Verdict, When,
-};
+use locksim::search::hunt::{Hunt, Shard, Target};
+use locksim::search::strategy;
+use locksim::world::run::run;
+
+use locksim::scenario::{load_scenario, parse_scenario};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use std::path::{Path, PathBuf};

@@ -8,9 +8,11 @@
 //! - row 30: Redlock, no persistence, `restart_delay_ms` = the TTL;
 //! - row 31: Redlock, `aof-always`.
 
-use locksim::run::{run, Outcome};
-use locksim::scenario::{load_scenario, Scenario, Verdict};
-use locksim::sweep::sweep;
+use locksim::model::{Scenario, Verdict};
+use locksim::world::run::{run, Outcome};
+
+use locksim::scenario::load_scenario;
+use locksim::search::sweep::sweep;
 use std::path::Path;
 
 /// Seeds per row (the ground truth asks for at least 500).

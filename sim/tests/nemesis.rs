@@ -4,11 +4,11 @@
 //! history hash.
 
 use locksim::history::EventKind;
-use locksim::nemesis::{self, draw, effective};
-use locksim::run::run;
-use locksim::scenario::{
-    parse_scenario, parse_scenario_unchecked, Fault, FaultSpec, NodeRef, Scenario, When,
-};
+use locksim::model::{Fault, FaultSpec, NodeRef, Scenario, When};
+use locksim::world::nemesis::{self, draw, effective};
+use locksim::world::run::run;
+
+use locksim::scenario::{parse_scenario, parse_scenario_unchecked};
 
 /// Every class at once, on Redlock's five masters.
 const ALL_CLASSES: &str = r#"

@@ -6,7 +6,7 @@
 mod support;
 
 use locksim::history::EventKind;
-use locksim::scenario::{Fault, NodeRef, Persistence, Topology};
+use locksim::model::{Fault, NodeRef, Persistence, Topology};
 use locksim_models::Reply;
 use std::sync::{Arc, Mutex};
 use support::{scenario, simulate, Sim};
@@ -251,7 +251,7 @@ fn the_final_heal_keeps_the_delayed_restart() {
         sim.sleep(100).await;
         sim.fault(crash(false, None)); // at 0.1 s, down until 5.1 s
         sim.sleep(1000).await;
-        locksim::fault::heal_all(&sim.world); // at 1.1 s
+        locksim::world::fault::heal_all(&sim.world); // at 1.1 s
         assert_eq!(sim.cmd(0, &["PING"]).await, None, "still down at 1.1-3.1 s");
         sim.sleep(2100).await; // 5.2 s
         assert_eq!(

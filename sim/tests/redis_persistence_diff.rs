@@ -23,9 +23,9 @@
 //! Without `redis-server` on PATH the test prints one line and passes,
 //! unless `LOCKSIM_REQUIRE_REDIS=1`, which makes it fail.
 
-use locksim::disk::{Disk, Snapshot};
+use locksim::model::Persistence;
+use locksim::redis::disk::{Disk, Snapshot};
 use locksim::redis::RedisNode;
-use locksim::scenario::Persistence;
 use locksim_models::protocol::{argv, Reply};
 use std::io::Write;
 use std::net::TcpListener;

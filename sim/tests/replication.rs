@@ -5,13 +5,13 @@
 mod support;
 
 use locksim::history::EventKind;
-use locksim::scenario::{Fault, NodeRef, Persistence, Span, Topology};
+use locksim::model::{Fault, NodeRef, Persistence, Span, Topology};
 use locksim_models::Reply;
 use support::{scenario, simulate, Sim};
 
 const READONLY: &str = "READONLY You can't write against a read only replica.";
 
-fn sentinel(lag_ms: u64, failover_after_ms: u64) -> locksim::scenario::Scenario {
+fn sentinel(lag_ms: u64, failover_after_ms: u64) -> locksim::model::Scenario {
     let mut s = scenario(Topology::Sentinel, 3, Persistence::None);
     s.redis.replication_lag_ms = Span::new(lag_ms, lag_ms);
     s.redis.failover_after_ms = failover_after_ms;

@@ -2,10 +2,14 @@
 //! files and for arbitrary valid scenarios (every fault kind, trigger and
 //! nemesis setting).
 
-use locksim::scenario::{
-    load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked,
+use locksim::model::{
     ClientsConfig, Fault, FaultSpec, Nemesis, NetworkConfig, NodeRef, Persistence, RateSpan,
-    RedisConfig, Scenario, Span, Topology, Trigger, Verdict, When, MAX_CLIENTS, MAX_MS, MAX_NODES,
+    RedisConfig, Scenario, Span, Topology, Trigger, Verdict, When,
+};
+
+use locksim::scenario::{
+    load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked, MAX_CLIENTS,
+    MAX_MS, MAX_NODES,
 };
 use locksim_models::{Algorithm, LockConfig, Release, RenewOnError};
 use proptest::prelude::*;

@@ -3,10 +3,12 @@
 //! than a verdict (which kind of violation, fenced writes) are checked too.
 
 use locksim::history::EventKind;
+use locksim::model::{Fault, NodeRef, Scenario, Verdict};
 use locksim::oracle::{ViolationKind, WindowEnd};
-use locksim::run::{run, Outcome};
-use locksim::scenario::{load_scenario, Fault, NodeRef, Scenario, Verdict};
-use locksim::sweep::sweep;
+use locksim::world::run::{run, Outcome};
+
+use locksim::scenario::load_scenario;
+use locksim::search::sweep::sweep;
 use std::path::{Path, PathBuf};
 
 /// Seeds each scenario is run with (starting at its own `seed`).

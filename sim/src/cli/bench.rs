@@ -18,9 +18,11 @@
 
 use super::runs::scenarios_dir;
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::run::run;
-use crate::scenario::{load_scenario, Scenario};
-use crate::sweep::sweep;
+use crate::model::Scenario;
+use crate::world::run::run;
+
+use crate::scenario::load_scenario;
+use crate::search::sweep::sweep;
 use clap::Args;
 use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
@@ -245,7 +247,7 @@ pub fn first_violation(s: &Scenario, want: u64, max_runs: u64, max_wall: f64) ->
         since_ms += t.elapsed().as_secs_f64() * 1e3;
         since += 1;
         runs += 1;
-        if o.verdict() == crate::scenario::Verdict::Violation {
+        if o.verdict() == crate::model::Verdict::Violation {
             gaps_runs.push(since as f64);
             gaps_ms.push(since_ms);
             since = 0;
@@ -275,7 +277,7 @@ pub fn first_violation(s: &Scenario, want: u64, max_runs: u64, max_wall: f64) ->
 
 /// Median wall time to the first violation for every violation hunt.
 fn hunts_table() -> i32 {
-    let dir = crate::hunt::hunt_scenarios_dir();
+    let dir = crate::search::hunt::hunt_scenarios_dir();
     let files = match crate::report::gallery::scenario_files(&dir) {
         Ok(f) => f,
         Err(e) => {
@@ -299,7 +301,7 @@ fn hunts_table() -> i32 {
                 return EXIT_USAGE;
             }
         };
-        if s.expect != crate::scenario::Verdict::Violation {
+        if s.expect != crate::model::Verdict::Violation {
             continue;
         }
         let fv = first_violation(&s, 11, 2_000, 30.0);

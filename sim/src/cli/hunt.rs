@@ -3,10 +3,12 @@
 //! minimal explicit scenario and written with its report.
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::hunt::{hunt_dir, Hunt, HuntReport, Saved, Shard};
+use crate::model::Verdict;
 use crate::report::markdown::describe_violation;
-use crate::scenario::{load_scenario, Verdict};
-use crate::sweep::default_jobs;
+use crate::search::hunt::{hunt_dir, Hunt, HuntReport, Saved, Shard};
+
+use crate::scenario::load_scenario;
+use crate::search::sweep::default_jobs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;

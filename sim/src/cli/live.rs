@@ -5,9 +5,11 @@
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::live::client_proc::{client_main, ClientArgs};
 use crate::live::{self, LiveError, LiveOptions, LiveRun};
+use crate::model::{Scenario, Verdict};
 use crate::report::markdown::describe_violation;
 use crate::report::{write_atomic, write_report};
-use crate::scenario::{load_scenario, Scenario, Verdict};
+
+use crate::scenario::load_scenario;
 use clap::Args;
 use std::path::PathBuf;
 

@@ -3,9 +3,9 @@
 
 use super::runs::scenarios_dir;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::hunt::matrix::{run_matrix, CellStatus, FaultClass, MatrixCell};
 use crate::report::write_atomic;
-use crate::sweep::default_jobs;
+use crate::search::matrix::{run_matrix, CellStatus, FaultClass, MatrixCell};
+use crate::search::sweep::default_jobs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use locksim_models::Algorithm;
@@ -38,7 +38,7 @@ pub fn matrix(args: &MatrixArgs) -> i32 {
         return EXIT_USAGE;
     }
     if let Some(dir) = &args.scenarios {
-        for c in crate::hunt::matrix::cells() {
+        for c in crate::search::matrix::cells() {
             let s = c.scenario();
             if let Err(e) = write_atomic(
                 &dir.join(format!("{}.toml", s.name)),

@@ -2,11 +2,13 @@
 
 use super::{RunArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::history::fmt_true;
+use crate::model::Scenario;
 use crate::report::gallery;
 use crate::report::{repro_line, write_report};
-use crate::run::{run, Outcome};
-use crate::scenario::{load_scenario, Scenario};
-use crate::sweep::{default_jobs, sweep};
+use crate::world::run::{run, Outcome};
+
+use crate::scenario::load_scenario;
+use crate::search::sweep::{default_jobs, sweep};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -93,7 +95,7 @@ pub fn run_files(args: &RunArgs) -> i32 {
                     if ok { "ok" } else { "FAIL" },
                     o.hash()
                 );
-                if o.verdict() != crate::scenario::Verdict::Safe || !ok {
+                if o.verdict() != crate::model::Verdict::Safe || !ok {
                     for v in &o.check.violations {
                         println!(
                             "    {}",

@@ -16,7 +16,7 @@ use super::env::{send_up, LiveClock, LiveEnv};
 use super::sys::{self, Signal};
 use super::{ClientSpec, Down, LiveOp, Up};
 use crate::history::{EventKind, WriteOutcome};
-use crate::scenario::NodeRef;
+use crate::model::NodeRef;
 use locksim_models::{AcquireError, AnyLock, Deadline, Env, Lease, LockAlgorithm};
 use std::io::BufRead as _;
 use std::path::Path;

@@ -18,10 +18,10 @@
 //! inside redis-server (see [`is_grant`]).
 
 use super::{sys, ClientSpec, LiveOp, Up};
-use crate::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
 use crate::history::{CallEnd, EventKind, WriteOutcome};
-use crate::node::reply_display;
-use crate::scenario::{NodeRef, Topology, Trigger};
+use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
+use crate::model::{NodeRef, Topology, Trigger};
+use crate::world::server::reply_display;
 use locksim_models::protocol::argv_display;
 use locksim_models::{
     set_nx_px, watchdog, Algorithm, Argv, CallError, Deadline, Env, LocalTask, LockConfig, Note,
@@ -586,7 +586,7 @@ mod tests {
             offset_ms: -250,
             wall_shift_ms: 1_000,
         };
-        let oracle = crate::clock::Clock::new(-250, 0.0);
+        let oracle = crate::model::clock::Clock::new(-250, 0.0);
         for t_us in [0, 999, 1_000, 123_456_789] {
             assert_eq!(c.mono_at(t_us), oracle.mono_ms(t_us));
             assert_eq!(c.history_wall_at(t_us), oracle.wall_ms(t_us));

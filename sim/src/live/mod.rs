@@ -18,7 +18,7 @@
 //! The coordinator ([`coordinator`]) is the world: it owns the history,
 //! fires faults at `at_ms` by its own clock and on triggers as the clients'
 //! events stream in, serves the resource (the same
-//! [`crate::resource::ResourceState`]) and finally hands the history to the
+//! [`crate::world::resource::ResourceState`]) and finally hands the history to the
 //! same oracle ([`crate::oracle::check`]) the simulator uses.
 //!
 //! ## Time
@@ -81,8 +81,8 @@ pub mod redis_proc;
 pub mod sys;
 
 use crate::history::{EventKind, WriteOutcome};
-use crate::net::ResourceOp;
-use crate::scenario::{Fault, NodeRef, Scenario, Span, Topology, Trigger, When};
+use crate::model::{Fault, NodeRef, Scenario, Span, Topology, Trigger, When};
+use crate::world::net::ResourceOp;
 use serde::{Deserialize, Serialize};
 
 pub use coordinator::{run_live, LiveError, LiveOptions, LiveRun};
@@ -152,7 +152,7 @@ pub enum Up {
 pub enum Down {
     /// Start now. `start_ns` is `t = 0` on `CLOCK_MONOTONIC`;
     /// `wall_shift_ms` is the real wall time at `t = 0` minus
-    /// [`crate::clock::WALL_EPOCH_MS`].
+    /// [`crate::model::clock::WALL_EPOCH_MS`].
     Go { start_ns: u64, wall_shift_ms: i64 },
     /// What the resource did with the last operation.
     Resource { outcome: WriteOutcome },
@@ -288,7 +288,7 @@ pub fn notes(s: &Scenario) -> Vec<String> {
             d.lo, d.hi
         ));
     }
-    if s.redis.persistence == crate::scenario::Persistence::Rdb {
+    if s.redis.persistence == crate::model::Persistence::Rdb {
         out.push(format!(
             "rdb snapshots every {} s (redis-server's `save` counts whole seconds)",
             rdb_save_secs(s.redis.rdb_save_every_ms)
@@ -366,7 +366,9 @@ pub fn scale(s: &Scenario, x: f64) -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{parse_scenario, Verdict};
+    use crate::model::Verdict;
+
+    use crate::scenario::parse_scenario;
     use locksim_models::Algorithm;
 
     #[test]
@@ -395,7 +397,7 @@ mod tests {
     fn refusals_name_the_fault_and_point_to_the_simulator() {
         let mut s = Scenario::with_defaults("x", Verdict::Safe, Algorithm::SetNxPx);
         assert_eq!(refusal(&s), None);
-        s.faults.push(crate::scenario::FaultSpec {
+        s.faults.push(crate::model::FaultSpec {
             when: When::At { at_ms: 1 },
             fault: Fault::PowerLoss {
                 node: NodeRef::Redis(0),

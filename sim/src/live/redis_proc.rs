@@ -16,7 +16,7 @@
 //! (`PR_SET_PDEATHSIG`), so none outlives a run, whatever ends it.
 
 use super::sys::{self, Signal};
-use crate::scenario::{Persistence, Scenario};
+use crate::model::{Persistence, Scenario};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

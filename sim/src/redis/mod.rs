@@ -11,6 +11,7 @@
 mod bytecode;
 mod cli;
 mod commands;
+pub mod disk;
 mod hash;
 mod keys;
 mod keyspace;

@@ -4,8 +4,8 @@
 //! All formatting here is integer-based (no float `Display` whose last
 //! digit could differ), so reports stay byte-identical across runs.
 
-use crate::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
-use crate::scenario::{Fault, NodeRef, Scenario, Trigger, When};
+use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
+use crate::model::{Fault, NodeRef, Scenario, Trigger, When};
 
 /// A duration in ms, the way a person says it: `250 ms`, `15 s`, `1.5 s`.
 pub fn dur_ms(ms: u64) -> String {

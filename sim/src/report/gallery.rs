@@ -14,11 +14,13 @@
 //! compares byte for byte with the committed `reports/`.
 
 use crate::history::fmt_true;
+use crate::model::Scenario;
 use crate::report::markdown::{verdict_sentence, MARKER};
 use crate::report::{ground_truth, write_atomic, write_report, REPORT_FILES};
-use crate::run::{run, Outcome};
-use crate::scenario::{load_scenario, Scenario};
-use crate::sweep::{default_jobs, sweep};
+use crate::world::run::{run, Outcome};
+
+use crate::scenario::load_scenario;
+use crate::search::sweep::{default_jobs, sweep};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -3,12 +3,12 @@
 //! own clocks saw them, the faults in order, the history around the
 //! violation, the timeline, and the ground-truth row the scenario names.
 
-use crate::clock::Clock;
 use crate::history::{fmt_true, EventKind};
+use crate::model::clock::Clock;
+use crate::model::{NodeRef, Scenario, Verdict};
 use crate::oracle::{rebuild_clocks, Violation, ViolationKind, Window, WindowEnd};
 use crate::report::{describe, ground_truth, repro_line, text};
-use crate::run::Outcome;
-use crate::scenario::{NodeRef, Scenario, Verdict};
+use crate::world::run::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

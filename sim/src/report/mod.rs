@@ -43,8 +43,8 @@ pub mod timeline;
 pub use heatmap::{render_matrix_svg, MatrixCell};
 
 use crate::history::fnv1a_hex;
-use crate::run::Outcome;
-use crate::scenario::Scenario;
+use crate::model::Scenario;
+use crate::world::run::Outcome;
 use std::io;
 use std::path::{Path, PathBuf};
 

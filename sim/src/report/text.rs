@@ -51,9 +51,9 @@
 //! boots at time zero; clocks that start exact.
 
 use crate::history::{fmt_true, CallEnd, Event, EventKind, WriteOutcome};
+use crate::model::{Fault, Scenario};
 use crate::report::describe;
-use crate::run::Outcome;
-use crate::scenario::{Fault, Scenario};
+use crate::world::run::Outcome;
 use locksim_models::Deadline;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

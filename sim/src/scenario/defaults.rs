@@ -2,7 +2,7 @@
 //! key the file leaves out, and what code building scenarios (matrix, hunt)
 //! starts from.
 
-use super::model::*;
+use crate::model::*;
 use locksim_models::{Algorithm, LockConfig};
 
 pub const SEED: u64 = 1;

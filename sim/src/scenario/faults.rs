@@ -3,10 +3,10 @@
 //! the file describes (node names, duration, heal time).
 
 use super::error::{closest, Loc, ScenarioError};
-use super::model::*;
 use super::parse::MAX_MS;
 use super::tree::{Entry, Value};
 use super::values::{choice, float, int, loc_of, section, string, uint, Cx, Sect};
+use crate::model::*;
 
 /// Every key a `[[faults]]` entry may hold.
 pub(crate) const FAULT_KEYS: &[&str] = &[

@@ -10,14 +10,15 @@
 pub mod defaults;
 pub mod error;
 mod faults;
-pub mod model;
+
 mod parse;
 mod tree;
 mod values;
 mod write;
 
+use crate::model::{Fault, Scenario};
 pub use error::ScenarioError;
-pub use model::*;
+
 pub use parse::{
     load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked, MAX_CLIENTS,
     MAX_MS, MAX_NODES,

@@ -9,12 +9,12 @@
 use super::defaults;
 use super::error::{Loc, ScenarioError};
 use super::faults::parse_faults;
-use super::model::*;
 use super::tree::{parse_tree, Entry, Node, Value};
 use super::values::{
     boolean, choice, float, loc_of, nonempty, range, range_u64, section, string, uint, unknown_key,
     Cx, Sect,
 };
+use crate::model::*;
 use locksim_models::{Algorithm, LockConfig, Release, RenewOnError};
 use std::collections::BTreeMap;
 use std::path::Path;

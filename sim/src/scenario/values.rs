@@ -3,9 +3,9 @@
 //! with a hint.
 
 use super::error::{suggest, Loc, ScenarioError};
-use super::model::Span;
 use super::parse::{MAX_MS, SECTIONS};
 use super::tree::{Entry, Node, Value};
+use crate::model::Span;
 
 /// The file being parsed: turns positions into errors.
 pub(crate) struct Cx<'a> {

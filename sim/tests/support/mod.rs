@@ -4,12 +4,14 @@
 
 #![allow(dead_code)]
 
-use locksim::clock::Clock;
 use locksim::history::{Event, EventKind};
-use locksim::net::{addr_of, call, ip_of, Body, Request, Response};
-use locksim::scenario::{Fault, NodeRef, Persistence, Scenario, Span, Topology, Verdict};
-use locksim::world::World;
-use locksim::{fault, node, sentinel};
+use locksim::model::clock::Clock;
+use locksim::model::{Fault, NodeRef, Persistence, Scenario, Span, Topology, Verdict};
+use locksim::world::core::World;
+use locksim::world::fault;
+use locksim::world::net::{addr_of, call, ip_of, Body, Request, Response};
+use locksim::world::server as node;
+use locksim::world::server::sentinel;
 use locksim_models::{Algorithm, Reply};
 use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};

@@ -6,7 +6,7 @@ use super::{Coord, LiveError, Msg, CLIENTS_READY_LIMIT};
 use crate::history::{Event, EventKind};
 use crate::live::client_proc::{ClientProc, FromClient};
 use crate::live::{Down, LiveOp, Up};
-use crate::scenario::NodeRef;
+use crate::model::NodeRef;
 use std::collections::BTreeSet;
 use tokio::sync::mpsc;
 use tokio::time::Instant;

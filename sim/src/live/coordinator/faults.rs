@@ -7,7 +7,7 @@ use super::{Action, Coord, LiveError, Msg, REDIS_READY_LIMIT};
 use crate::history::EventKind;
 use crate::live::redis_proc;
 use crate::live::sys::Signal;
-use crate::scenario::{Fault, NodeRef, Trigger};
+use crate::model::{Fault, NodeRef, Trigger};
 use std::time::Duration;
 
 impl Coord {

@@ -16,10 +16,10 @@
 //! copies its master's hold when it applies the master's stream.
 
 use super::model::{Hold, HoldEnd};
-use crate::clock::Clock;
 use crate::history::{Event, EventKind};
+use crate::model::clock::Clock;
+use crate::model::NodeRef;
 use crate::report::describe::{parse_command, reply_int, Cmd, Scripts};
-use crate::scenario::NodeRef;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug)]

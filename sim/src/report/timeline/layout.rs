@@ -3,10 +3,10 @@
 
 use super::model::{Model, Span};
 use crate::history::fmt_true;
+use crate::model::{Fault, NodeRef};
 use crate::oracle::ViolationKind;
 use crate::report::canvas::text_w;
 use crate::report::describe;
-use crate::scenario::{Fault, NodeRef};
 
 /// Width of the whole picture.
 pub const W: i32 = 1400;

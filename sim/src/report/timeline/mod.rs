@@ -36,10 +36,10 @@ mod legend;
 pub mod model;
 mod palette;
 
+use crate::model::{Fault, NodeRef, Scenario, Verdict};
 use crate::report::canvas::{self, text_w, Canvas, Dash, Font, Paint};
 use crate::report::markdown::verdict_sentence;
-use crate::run::Outcome;
-use crate::scenario::{Fault, NodeRef, Scenario, Verdict};
+use crate::world::run::Outcome;
 use layout::{LaneKind, Layout, BADGE_PX, W, X0, X1};
 use model::Model;
 use palette::{INK, NOTE};
@@ -414,8 +414,8 @@ fn axis(c: &Canvas, l: &Layout, heal_us: Option<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::run;
     use crate::scenario::parse_scenario;
+    use crate::world::run::run;
 
     const CLOCK_JUMP: &str = r#"
 name = "redlock-clock-jump"

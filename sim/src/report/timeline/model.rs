@@ -5,10 +5,10 @@
 
 use super::holders::Holders;
 use crate::history::{Event, EventKind, WriteOutcome};
+use crate::model::{Fault, NodeRef, Persistence, Scenario, Topology, Trigger};
 use crate::oracle::{rebuild_clocks, Violation, WindowEnd};
 use crate::report::describe;
-use crate::run::Outcome;
-use crate::scenario::{Fault, NodeRef, Persistence, Scenario, Topology, Trigger};
+use crate::world::run::Outcome;
 use std::collections::BTreeMap;
 
 /// A stretch of true time, in µs.

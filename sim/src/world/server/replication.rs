@@ -34,13 +34,14 @@
 //!   every second and when `WAIT` asks with `GETACK`): so `WAIT` sees an
 //!   acknowledgement one network hop after the replica applied.
 
-use crate::disk::{self, Dump};
+use super::persist;
 use crate::history::EventKind;
-use crate::net::ip_of;
-use crate::node::Server;
-use crate::scenario::NodeRef;
-use crate::sentinel::Conf;
-use crate::world::World;
+use crate::model::NodeRef;
+use crate::redis::disk::Dump;
+use crate::world::core::World;
+use crate::world::net::ip_of;
+use crate::world::server::sentinel::Conf;
+use crate::world::server::Server;
 use locksim_models::Argv;
 use madsim::net::Endpoint;
 use rand::Rng;
@@ -147,7 +148,7 @@ fn resp_len(argv: &Argv) -> u64 {
 /// Binds the replication port and starts the process's replication tasks,
 /// in the role the world says this node has. `None` outside `sentinel`.
 pub async fn boot(world: &Arc<World>, idx: usize) -> Option<Repl> {
-    if world.scenario.redis.topology != crate::scenario::Topology::Sentinel {
+    if world.scenario.redis.topology != crate::model::Topology::Sentinel {
         return None;
     }
     let ep = Endpoint::bind(repl_addr(idx))
@@ -474,7 +475,7 @@ fn on_full(srv: &Rc<Server>, master: usize, run: u64, offset: u64, entries: Dump
             ),
         },
     );
-    disk::resynced(srv, entries);
+    persist::resynced(srv, entries);
     apply_ready(srv);
 }
 
@@ -540,7 +541,7 @@ fn apply_ready(srv: &Rc<Server>) {
             }
         }
         for ops in &batch {
-            disk::write(srv, ops);
+            persist::write(srv, ops);
         }
         srv.world.state().repl.offsets[srv.idx] = Some(applied);
         srv.world.record(

@@ -8,9 +8,9 @@
 //! stale, whatever the lock believed.
 
 use crate::history::{EventKind, WriteOutcome};
-use crate::net::{addr_of, next_request, reply, Body, ResourceOp, Response};
-use crate::scenario::NodeRef;
-use crate::world::World;
+use crate::model::NodeRef;
+use crate::world::core::World;
+use crate::world::net::{addr_of, next_request, reply, Body, ResourceOp, Response};
 use madsim::net::Endpoint;
 use std::sync::Arc;
 

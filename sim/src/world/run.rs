@@ -13,18 +13,18 @@
 //! byte-identical history.
 //!
 //! A scenario with a `[nemesis]` runs as its *effective* scenario: the
-//! nemesis's faults drawn for this seed ([`crate::nemesis::draw`]) appended
+//! nemesis's faults drawn for this seed ([`crate::world::nemesis::draw`]) appended
 //! as explicit `at_ms` faults, the rates zeroed. [`Outcome::schedule`]
 //! keeps what was drawn and [`Outcome::effective`] rebuilds that explicit
 //! scenario, which replays to the same history at the same seed.
 
-use crate::clock::Clock;
+use super::{client, fault, nemesis, resource, server};
 use crate::history::{EventKind, History};
-use crate::net::ip_of;
+use crate::model::clock::Clock;
+use crate::model::{FaultSpec, NodeRef, Scenario, Verdict, When};
 use crate::oracle::{self, Check};
-use crate::scenario::{FaultSpec, NodeRef, Scenario, Verdict, When};
-use crate::world::World;
-use crate::{client, fault, nemesis, node, resource};
+use crate::world::core::World;
+use crate::world::net::ip_of;
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, Runtime};
 use rand::{Rng, SeedableRng};
@@ -135,7 +135,7 @@ fn run_explicit(scenario: &Scenario, seed: u64, schedule: Vec<FaultSpec>) -> Out
             );
         }
         start_nodes(&world);
-        crate::sentinel::start(&world);
+        crate::world::server::sentinel::start(&world);
         schedule_faults(&world);
         let limit = Duration::from_millis(world.scenario.duration_ms);
         let _ = madsim::time::timeout(limit, world.all_done.notified()).await;
@@ -183,7 +183,7 @@ fn start_nodes(world: &Arc<World>) {
         let builder = handle.create_node().name(node.to_string()).ip(ip_of(node));
         let h = match node {
             NodeRef::Redis(i) => builder
-                .init(move || node::redis_process(w.clone(), i))
+                .init(move || server::redis_process(w.clone(), i))
                 .build(),
             NodeRef::Client(i) => builder
                 .init(move || client::client_process(w.clone(), i))

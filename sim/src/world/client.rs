@@ -9,10 +9,10 @@
 //! that crashes and restarts carries on with the cycles it has left.
 
 use crate::history::{CallEnd, EventKind, WriteOutcome};
-use crate::net::{addr_of, call, Body, Request, ResourceOp, Response};
-use crate::node::reply_display;
-use crate::scenario::{NodeRef, Topology};
-use crate::world::World;
+use crate::model::{NodeRef, Topology};
+use crate::world::core::World;
+use crate::world::net::{addr_of, call, Body, Request, ResourceOp, Response};
+use crate::world::server::reply_display;
 use locksim_models::protocol::argv_display;
 use locksim_models::{
     AcquireError, AnyLock, Argv, CallError, Deadline, Env, Lease, LocalTask, LockAlgorithm, Note,
@@ -47,7 +47,7 @@ impl SimEnv {
 
     /// The Redis node a logical endpoint maps to: itself for independent
     /// masters, `redis-0` for a single node, and under Sentinel the master
-    /// this client last learned of (see [`crate::sentinel`]).
+    /// this client last learned of (see [`crate::world::server::sentinel`]).
     fn redis_target(&self, node: usize) -> NodeRef {
         match self.world.scenario.redis.topology {
             Topology::Independent => NodeRef::Redis(node),

@@ -14,12 +14,12 @@
 //! fault healed at 20 s (so a client that cannot finish in the second half
 //! is stuck, not slow). [`FaultClass::apply`] says what each class adds.
 
-use crate::nemesis::rate_span;
-use crate::run::run;
-use crate::scenario::{
-    support_gap_fault, support_gap_scenario, Persistence, Scenario, Span, Topology, Verdict,
-};
-use crate::sweep::sweep;
+use crate::model::{Persistence, Scenario, Span, Topology, Verdict};
+use crate::world::nemesis::rate_span;
+use crate::world::run::run;
+
+use crate::scenario::{support_gap_fault, support_gap_scenario};
+use crate::search::sweep::sweep;
 use locksim_models::Algorithm;
 use serde::Serialize;
 use std::time::Instant;
@@ -179,13 +179,13 @@ impl CellSpec {
         }
         let probe = match self.class {
             FaultClass::Kill | FaultClass::DelayedRestart | FaultClass::Failover => {
-                Some(crate::scenario::Fault::Kill {
-                    node: crate::scenario::NodeRef::Redis(0),
+                Some(crate::model::Fault::Kill {
+                    node: crate::model::NodeRef::Redis(0),
                     for_ms: None,
                 })
             }
-            FaultClass::PowerLoss => Some(crate::scenario::Fault::PowerLoss {
-                node: crate::scenario::NodeRef::Redis(0),
+            FaultClass::PowerLoss => Some(crate::model::Fault::PowerLoss {
+                node: crate::model::NodeRef::Redis(0),
                 for_ms: None,
             }),
             _ => None,

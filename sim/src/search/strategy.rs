@@ -21,9 +21,11 @@
 //! if let Some(f) = found { println!("{}", f.scenario.to_toml()); }
 //! ```
 
-use crate::nemesis::{self, Class};
-use crate::run::{run, Outcome};
-use crate::scenario::{Fault, FaultSpec, NodeRef, Scenario, Span, When, MAX_CLIENTS};
+use crate::model::{Fault, FaultSpec, NodeRef, Scenario, Span, When};
+use crate::world::nemesis::{self, Class};
+use crate::world::run::{run, Outcome};
+
+use crate::scenario::MAX_CLIENTS;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 

@@ -7,10 +7,10 @@
 //! jumps and drift. Every injection and every heal is recorded in the
 //! history, next to the client operations it explains.
 
-use crate::clock::ClockChange;
 use crate::history::EventKind;
-use crate::scenario::{Fault, FaultSpec, NodeRef, Trigger};
-use crate::world::World;
+use crate::model::clock::ClockChange;
+use crate::model::{Fault, FaultSpec, NodeRef, Trigger};
+use crate::world::core::World;
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use std::sync::Arc;
@@ -122,7 +122,7 @@ fn crash(world: &Arc<World>, node: NodeRef, for_ms: Option<u64>, power_loss: boo
     };
     Handle::current().kill(world.node_id(node));
     if let NodeRef::Redis(i) = node {
-        crate::node::on_crash(world, i, power_loss);
+        crate::world::server::on_crash(world, i, power_loss);
     }
     world.record(Some(node), EventKind::NodeDown { node });
     let down_ms = for_ms.unwrap_or(match node {

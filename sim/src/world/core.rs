@@ -7,12 +7,12 @@
 //! (clocks, disks, client progress) lives here. Iteration is always over
 //! ordered maps, so a run is a pure function of its scenario and seed.
 
-use crate::clock::{Clock, ClockChange};
-use crate::disk::Disk;
 use crate::history::{Event, EventKind};
-use crate::resource::ResourceState;
-use crate::scenario::{FaultSpec, NodeRef, Scenario, Topology, Trigger, When};
-use crate::sentinel::Topo;
+use crate::model::clock::{Clock, ClockChange};
+use crate::model::{FaultSpec, NodeRef, Scenario, Topology, Trigger, When};
+use crate::redis::disk::Disk;
+use crate::world::resource::ResourceState;
+use crate::world::server::sentinel::Topo;
 use madsim::runtime::NodeHandle;
 use madsim::task::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -202,7 +202,12 @@ impl World {
             }
         };
         for (spec, trigger, delay_ms) in fired {
-            crate::fault::schedule(self, spec, Some(trigger), Duration::from_millis(delay_ms));
+            crate::world::fault::schedule(
+                self,
+                spec,
+                Some(trigger),
+                Duration::from_millis(delay_ms),
+            );
         }
     }
 

@@ -27,15 +27,14 @@
 //! shrunk explicit scenario), `original.toml` (the random run's whole
 //! schedule, explicit) and `report/` (the minimal run's report).
 
-pub mod matrix;
-pub mod shrink;
-pub mod strategy;
-
+use super::shrink;
+use crate::model::{Scenario, Verdict};
 use crate::oracle::ViolationKind;
 use crate::report::{markdown::describe_violation, repro_line, write_atomic, write_report};
-use crate::run::{run, Outcome};
-use crate::scenario::{parse_scenario_unchecked, Scenario, Verdict};
-use crate::sweep::{default_jobs, sweep};
+use crate::world::run::{run, Outcome};
+
+use crate::scenario::parse_scenario_unchecked;
+use crate::search::sweep::{default_jobs, sweep};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};

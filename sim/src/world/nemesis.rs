@@ -4,7 +4,7 @@
 //! next to its explicit replay files). [`draw`] turns the rates into an
 //! explicit list of `at_ms` faults before the run starts, with ChaCha8
 //! seeded from (scenario seed, run seed); [`effective`] appends that list to
-//! the scenario's own faults and zeroes the rates. [`crate::run::run`] runs
+//! the scenario's own faults and zeroes the rates. [`crate::world::run::run`] runs
 //! the effective scenario, so a random run *is* an explicit one: written
 //! with [`Scenario::to_toml`] and replayed at the same seed it gives the same
 //! history, byte for byte.
@@ -21,7 +21,7 @@
 //! | `clock_jump` | a Redis node or a client | `by_ms` from `clock_jump.ms` (may be negative) |
 //! | `partition` | a random two-way split of every node | `partition.ms`, then healed |
 
-use crate::scenario::{Fault, FaultSpec, NodeRef, RateSpan, Scenario, Span, When};
+use crate::model::{Fault, FaultSpec, NodeRef, RateSpan, Scenario, Span, When};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -138,7 +138,7 @@ pub fn with_schedule(s: &Scenario, seed: u64, drawn: &[FaultSpec]) -> Scenario {
 }
 
 /// Zeroes every rate, keeping the length ranges.
-pub fn quiet(n: &mut crate::scenario::Nemesis) {
+pub fn quiet(n: &mut crate::model::Nemesis) {
     n.kill = 0.0;
     n.power_loss = 0.0;
     n.pause.rate = 0.0;

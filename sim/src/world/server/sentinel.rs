@@ -31,8 +31,8 @@
 //! when a failover timer expires, so it costs nothing in a quiet run.
 
 use crate::history::EventKind;
-use crate::scenario::{NodeRef, Topology};
-use crate::world::{State, World};
+use crate::model::{NodeRef, Topology};
+use crate::world::core::{State, World};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;

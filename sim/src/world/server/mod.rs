@@ -3,7 +3,7 @@
 //! The process owns its keyspace (it dies with the process); what must
 //! survive a crash lives in the world: the node's disk ([`crate::disk`])
 //! and, in the sentinel topology, the role Sentinel gave it
-//! ([`crate::replication`]). At boot the process loads its disk, takes its
+//! ([`crate::world::server::replication`]). At boot the process loads its disk, takes its
 //! role, then serves one command at a time with time frozen at the node's
 //! own wall clock. Every write's effects go to the disk (before the reply)
 //! and to the replicas; active expiry (Redis's hz 10 cycle) runs only when
@@ -11,16 +11,20 @@
 //! replicas' acknowledgements. The process reports to the world when a
 //! command wrote the lock key (the `granted:redis-j:client-i` trigger).
 
-use crate::disk::{self, Persister};
+pub mod persist;
+pub mod replication;
+pub mod sentinel;
+
 use crate::history::EventKind;
-use crate::net::{addr_of, next_request, reply, Body, Response};
+use crate::model::NodeRef;
 use crate::redis::{RedisNode, Role};
-use crate::replication::{self, Repl};
-use crate::scenario::NodeRef;
-use crate::world::World;
+use crate::world::core::World;
+use crate::world::net::{addr_of, next_request, reply, Body, Response};
 use locksim_models::protocol::argv_display;
 use locksim_models::{Argv, Reply};
 use madsim::net::Endpoint;
+use persist::Persister;
+use replication::Repl;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -56,7 +60,7 @@ impl Server {
         if effects.is_empty() {
             return;
         }
-        disk::write(self, effects);
+        persist::write(self, effects);
         replication::propagate(self, client, effects);
     }
 }
@@ -70,7 +74,7 @@ pub async fn redis_process(world: Arc<World>, idx: usize) {
         .iter()
         .any(|e| matches!(e.kind, EventKind::NodeUp { node, .. } if node == me));
     world.record(Some(me), EventKind::NodeUp { node: me, restart });
-    let node = disk::boot(&world, idx);
+    let node = persist::boot(&world, idx);
     let ep = Endpoint::bind(addr_of(me))
         .await
         .expect("redis binds its port");
@@ -89,7 +93,7 @@ pub async fn redis_process(world: Arc<World>, idx: usize) {
         planned: Cell::new(None),
     });
     madsim::task::spawn_local(active_expiry(srv.clone()));
-    disk::start(&srv);
+    persist::start(&srv);
     replication::start(&srv);
     serve(srv).await;
 }
@@ -239,7 +243,7 @@ async fn active_expiry(srv: Rc<Server>) {
 /// What a crash does to `redis-<idx>` beyond killing the process: its
 /// disk keeps what the crash kind allows (see [`crate::disk`]).
 pub fn on_crash(world: &Arc<World>, idx: usize, power_loss: bool) {
-    disk::crash(world, idx, power_loss);
+    persist::crash(world, idx, power_loss);
 }
 
 /// A reply on one line, as the history shows it.

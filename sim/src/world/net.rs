@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::history::WriteOutcome;
-use crate::scenario::NodeRef;
+use crate::model::NodeRef;
 
 /// The port every Redis node listens on.
 pub const REDIS_PORT: u16 = 6379;

@@ -32,8 +32,8 @@
 //! and the kind of the first violation). Every accepted candidate was run
 //! and failed, so the result fails whatever the predicate's shape.
 
-use crate::run::{run, Outcome};
-use crate::scenario::{Fault, FaultSpec, NodeRef, Scenario, When};
+use crate::model::{Fault, FaultSpec, NodeRef, Scenario, When};
+use crate::world::run::{run, Outcome};
 
 /// Runs a shrink may spend.
 pub const DEFAULT_BUDGET: u64 = 1000;
@@ -331,7 +331,7 @@ fn with_clients(s: &Scenario, n: usize) -> Option<Scenario> {
     let gone = |node: &NodeRef| matches!(node, NodeRef::Client(i) if *i >= n);
     for f in &mut c.faults {
         if let When::On { trigger, .. } = f.when {
-            use crate::scenario::Trigger::*;
+            use crate::model::Trigger::*;
             let client = match trigger {
                 Acquired { client } | Released { client } | Renewed { client } => client,
                 Granted { client, .. } => client,

@@ -1,0 +1,9 @@
+//! Looking for violations: the random hunt, shrinking a finding to a
+//! minimal explicit schedule, proptest strategies over schedules, the
+//! safety matrix, and the parallel sweep they all run on.
+
+pub mod hunt;
+pub mod matrix;
+pub mod shrink;
+pub mod strategy;
+pub mod sweep;
