@@ -7,6 +7,7 @@
 //! the clocks drift and jump; against a real redis-server they are the OS
 //! clocks.
 
+use crate::lease::{Deadline, Grant};
 use crate::protocol::{Argv, Reply};
 use std::future::Future;
 use std::pin::Pin;
@@ -31,7 +32,7 @@ pub enum Note {
     Renewed { ok: bool },
     /// The holder's lease now lasts until `deadline` (a watchdog renewal or
     /// a Redlock extension succeeded).
-    Extended { deadline: crate::lock::Deadline },
+    Extended { deadline: Deadline },
     /// The watchdog stopped renewing (renewal failed and `renew_on_error = "stop"`).
     WatchdogStopped,
     /// A free-form remark: "validity 9 798 ms", "quorum 2/5 failed".
@@ -63,6 +64,21 @@ pub trait Env: Clone + 'static {
         argv: Argv,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<Reply, CallError>>;
+
+    /// Sends the command that takes the lock on `node`, with the rule by
+    /// which its reply means the node granted it. The simulator records
+    /// `granted` when the node applies a command that won; other
+    /// environments may ignore the rule (the default).
+    fn call_acquire(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+        grant: Grant,
+    ) -> impl Future<Output = Result<Reply, CallError>> {
+        let _ = grant;
+        self.call(node, argv, timeout_ms)
+    }
 
     /// Local monotonic clock, in ms. Never jumps, may drift.
     fn mono_ms(&self) -> u64;

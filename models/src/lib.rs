@@ -38,6 +38,7 @@
 pub mod config;
 pub mod env;
 pub mod join;
+pub mod lease;
 pub mod lock;
 pub mod protocol;
 pub mod redlock;
@@ -50,7 +51,8 @@ pub mod watchdog;
 
 pub use config::{Algorithm, LockConfig, Release, RenewOnError};
 pub use env::{CallError, Env, LocalTask, Note, TaskHandle};
-pub use lock::{AcquireError, Deadline, Lease, LockAlgorithm, ReleaseOutcome};
+pub use lease::{AcquireError, Deadline, Grant, Lease, ReleaseOutcome};
+pub use lock::LockAlgorithm;
 pub use protocol::{argv, Argv, Reply};
 
 /// Any of the algorithms, chosen by [`LockConfig::algorithm`].

@@ -41,6 +41,7 @@
 use crate::config::LockConfig;
 use crate::env::{Env, Note};
 use crate::join::join_all;
+use crate::lease::Grant;
 use crate::lock::{
     attempts, retry_pause, AcquireError, Deadline, Lease, LockAlgorithm, ReleaseOutcome,
 };
@@ -107,7 +108,10 @@ impl Redlock {
             Some(src) => argv(["EVAL", src, "2", &cfg.key, &cfg.fence_key, value, &ttl]),
             None => argv(["SET", &cfg.key, value, "NX", "PX", &ttl]),
         };
-        match env.call(node, cmd, cfg.request_timeout_ms).await {
+        match env
+            .call_acquire(node, cmd, cfg.request_timeout_ms, Grant::Truthy)
+            .await
+        {
             Ok(Reply::Int(0)) | Ok(Reply::Error(_)) | Err(_) => false,
             Ok(r) => !r.is_nil(),
         }

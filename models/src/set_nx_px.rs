@@ -8,6 +8,7 @@
 
 use crate::config::{LockConfig, Release};
 use crate::env::{Env, Note};
+use crate::lease::Grant;
 use crate::lock::{retry_pause, AcquireError, Deadline, Lease, LockAlgorithm, ReleaseOutcome};
 use crate::protocol::{argv, Reply};
 
@@ -40,7 +41,10 @@ impl SetNxPx {
             Some(src) => argv(["EVAL", src, "2", &cfg.key, &cfg.fence_key, value, &ttl]),
             None => argv(["SET", &cfg.key, value, "NX", "PX", &ttl]),
         };
-        match env.call(0, cmd, cfg.request_timeout_ms).await {
+        match env
+            .call_acquire(0, cmd, cfg.request_timeout_ms, Grant::Truthy)
+            .await
+        {
             Ok(Reply::Status(s)) if s == "OK" => Some(None),
             Ok(Reply::Int(i)) if script.is_some() && i != 0 => Some(cfg.fencing.then_some(i)),
             Ok(Reply::Bulk(Some(_))) if script.is_some() => Some(None),

@@ -27,6 +27,7 @@
 
 use crate::config::LockConfig;
 use crate::env::{Env, Note};
+use crate::lease::Grant;
 use crate::lock::{
     attempts, parse_timestamp, retry_pause, take_fence_token, AcquireError, Deadline, Lease,
     LockAlgorithm, ReleaseOutcome,
@@ -44,7 +45,8 @@ pub struct Setnx {
 pub(crate) async fn setnx<E: Env>(env: &E, cfg: &LockConfig, value: &[u8]) -> bool {
     let cmd = argv([b"SETNX".as_slice(), cfg.key.as_bytes(), value]);
     matches!(
-        env.call(0, cmd, cfg.request_timeout_ms).await,
+        env.call_acquire(0, cmd, cfg.request_timeout_ms, Grant::Truthy)
+            .await,
         Ok(Reply::Int(1))
     )
 }

@@ -29,6 +29,7 @@
 
 use crate::config::LockConfig;
 use crate::env::{Env, Note};
+use crate::lease::Grant;
 use crate::lock::{
     attempts, parse_timestamp, retry_pause, AcquireError, Deadline, Lease, LockAlgorithm,
     ReleaseOutcome,
@@ -67,7 +68,11 @@ impl SetnxGetset {
             cfg.key.as_bytes(),
             ts.to_string().as_bytes(),
         ]);
-        match env.call(0, cmd, cfg.request_timeout_ms).await {
+        let grant = Grant::StaleBefore { now_ms: now };
+        match env
+            .call_acquire(0, cmd, cfg.request_timeout_ms, grant)
+            .await
+        {
             Ok(Reply::Bulk(None)) => Some(ts),
             Ok(Reply::Bulk(Some(old))) => match parse_timestamp(&old) {
                 Some(t) if t >= now => {

@@ -45,6 +45,7 @@
 
 use crate::config::{LockConfig, RenewOnError};
 use crate::env::{Env, Note, TaskHandle};
+use crate::lease::Grant;
 use crate::lock::{
     attempts, retry_pause, take_fence_token, AcquireError, Deadline, Lease, LockAlgorithm,
     ReleaseOutcome,
@@ -119,7 +120,10 @@ impl Watchdog {
         let src = cfg.script_acquire.as_deref().unwrap_or(ACQUIRE_SCRIPT);
         let ttl = cfg.ttl_ms.to_string();
         let cmd = argv(["EVAL", src, "1", &cfg.key, &ttl, field]);
-        match env.call(0, cmd, cfg.request_timeout_ms).await {
+        match env
+            .call_acquire(0, cmd, cfg.request_timeout_ms, Grant::Nil)
+            .await
+        {
             Ok(Reply::Bulk(None)) => Try::Granted,
             Ok(Reply::Int(_)) => Try::Held,
             Ok(other) => {
