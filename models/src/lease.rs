@@ -113,7 +113,10 @@ mod tests {
         let g = Grant::StaleBefore { now_ms: 100 };
         assert!(g.won(&Reply::nil()));
         assert!(g.won(&Reply::Bulk(Some(b"99".to_vec()))));
-        assert!(!g.won(&Reply::Bulk(Some(b"100".to_vec()))), "the GETSET loser");
+        assert!(
+            !g.won(&Reply::Bulk(Some(b"100".to_vec()))),
+            "the GETSET loser"
+        );
         assert!(g.won(&Reply::Bulk(Some(b"garbage".to_vec()))));
     }
 }

@@ -17,8 +17,9 @@
 //! Clocks are rebuilt from the history itself (`ClockInit` plus clock
 //! faults), so the oracle needs nothing but the events.
 
-use crate::history::{Event, EventKind, WriteOutcome};
+use crate::history::{Event, EventKind};
 use crate::model::clock::{Clock, ClockChange};
+use crate::model::WriteOutcome;
 use crate::model::{Fault, NodeRef, Scenario, Verdict};
 use locksim_models::Deadline;
 use serde::{Deserialize, Serialize};

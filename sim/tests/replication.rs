@@ -4,8 +4,8 @@
 
 mod support;
 
-use locksim::history::EventKind;
-use locksim::model::{Fault, NodeRef, Persistence, Span, Topology};
+use locksim::history::{EventKind, KeyCause};
+use locksim::model::{Fault, NodeRef, Persistence, Role, Span, Topology};
 use locksim_models::Reply;
 use support::{scenario, simulate, Sim};
 
@@ -57,7 +57,9 @@ fn a_promoted_replica_misses_exactly_the_unreplicated_writes() {
             let ran: Vec<u64> = h
                 .iter()
                 .filter_map(|e| match &e.kind {
-                    EventKind::Command { node: 0, cmd, .. } if cmd.starts_with("SET k") => {
+                    EventKind::Command { node: 0, cmd, .. }
+                        if cmd[0] == b"SET" && cmd[1].starts_with(b"k") =>
+                    {
                         Some(e.t_us)
                     }
                     _ => None,
@@ -178,23 +180,35 @@ fn replicas_hide_expired_keys_but_never_expire_them() {
     // No failover: the master stays down, its replicas keep the key.
     simulate(sentinel(10, 600_000), 6, |sim: Sim| async move {
         settle(&sim, 100).await;
-        sim.ok(0, &["SET", "k", "v", "PX", "300"]).await;
+        sim.ok(0, &["SET", "lock", "v", "PX", "300"]).await;
         sim.sleep(100).await;
-        assert_eq!(sim.get(1, "k").await.as_deref(), Some("v"));
+        assert_eq!(sim.get(1, "lock").await.as_deref(), Some("v"));
         sim.fault(Fault::Kill {
             node: NodeRef::Redis(0),
             for_ms: Some(600_000),
         });
         sim.sleep(1000).await;
-        assert_eq!(sim.get(1, "k").await, None, "logically expired: hidden");
-        assert_eq!(sim.ok(1, &["EXISTS", "k"]).await, Reply::Int(0));
-        let expired_on_replica = sim
-            .history()
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::Expired { node, .. } if node != 0));
+        assert_eq!(sim.get(1, "lock").await, None, "logically expired: hidden");
+        assert_eq!(sim.ok(1, &["EXISTS", "lock"]).await, Reply::Int(0));
+        let h = sim.history();
+        let copied = h.iter().any(|e| {
+            matches!(
+                &e.kind,
+                EventKind::KeyChanged {
+                    node: 1,
+                    owner: Some(_),
+                    cause: KeyCause::Replication,
+                    ..
+                }
+            )
+        });
+        assert!(copied, "the replica's copy is in the history");
+        let expired_on_replica = h.iter().any(|e| {
+            matches!(e.kind, EventKind::KeyChanged { node, cause: KeyCause::Expiry, .. } if node != 0)
+        });
         assert!(!expired_on_replica, "replicas never expire keys themselves");
         assert_eq!(
-            sim.ok(1, &["SET", "k", "w"]).await,
+            sim.ok(1, &["SET", "lock", "w"]).await,
             Reply::Error(READONLY.into())
         );
     });
@@ -242,10 +256,15 @@ fn a_split_brain_old_master_loses_its_writes_when_demoted() {
             sim.ok(0, &["SET", "x", "1"]).await,
             Reply::Error(READONLY.into())
         );
-        let demoted = sim
-            .history()
-            .iter()
-            .any(|e| matches!(&e.kind, EventKind::Role { node: 0, role } if role == "replica"));
+        let demoted = sim.history().iter().any(|e| {
+            matches!(
+                &e.kind,
+                EventKind::Role {
+                    node: 0,
+                    role: Role::Replica
+                }
+            )
+        });
         assert!(demoted);
     });
 }

@@ -15,8 +15,9 @@
 use super::env::{send_up, LiveClock, LiveEnv};
 use super::sys::{self, Signal};
 use super::{ClientSpec, Down, LiveOp, Up};
-use crate::history::{EventKind, WriteOutcome};
+use crate::history::EventKind;
 use crate::model::NodeRef;
+use crate::model::WriteOutcome;
 use locksim_models::{AcquireError, AnyLock, Deadline, Env, Lease, LockAlgorithm};
 use std::io::BufRead as _;
 use std::path::Path;
@@ -258,10 +259,7 @@ async fn client_loop(env: &LiveEnv, spec: &ClientSpec, args: &ClientArgs<'_>) {
         if cfg.validity_check && lease.deadline.is_some_and(|d| deadline_passed(env, d)) {
             env.record(EventKind::AcquireLate { client });
             let outcome = lock.release(env, &lease).await;
-            env.record(EventKind::ReleaseDone {
-                client,
-                outcome: format!("{outcome:?}"),
-            });
+            env.record(EventKind::ReleaseDone { client, outcome });
             env.sleep(cfg.retry_delay_ms).await;
             continue;
         }
@@ -276,10 +274,7 @@ async fn client_loop(env: &LiveEnv, spec: &ClientSpec, args: &ClientArgs<'_>) {
         critical_section(env, spec, &lease).await;
         env.record(EventKind::ReleaseInvoke { client });
         let outcome = lock.release(env, &lease).await;
-        env.record(EventKind::ReleaseDone {
-            client,
-            outcome: format!("{outcome:?}"),
-        });
+        env.record(EventKind::ReleaseDone { client, outcome });
         cycle += 1;
         send_up(&Up::CycleDone);
         let think = s.clients.think_ms;

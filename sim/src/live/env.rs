@@ -12,21 +12,19 @@
 //!   incarnation.
 //! - `spawn`: `tokio::task::spawn_local`, aborted through the handle.
 //!
-//! Every call is recorded (`CallInvoke` / `CallDone`), and a reply that
-//! granted the lock key is recorded as `Granted` on that node: the
-//! client's own observation of the grant reply, since live mode cannot see
-//! inside redis-server (see [`is_grant`]).
+//! Every call is recorded (`CallInvoke` / `CallDone`), and a reply to an
+//! acquire command that won the lock, by the algorithm's own
+//! [`Grant`] rule, is recorded as `Granted` on that node: the client's own
+//! observation of the grant reply, since live mode cannot see inside
+//! redis-server. A `GETSET` that lost the race grants nothing, as in the
+//! simulator.
 
 use super::{sys, ClientSpec, LiveOp, Up};
-use crate::history::{CallEnd, EventKind, WriteOutcome};
+use crate::history::{CallEnd, EventKind};
 use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
+use crate::model::WriteOutcome;
 use crate::model::{NodeRef, Topology, Trigger};
-use crate::world::server::reply_display;
-use locksim_models::protocol::argv_display;
-use locksim_models::{
-    set_nx_px, watchdog, Algorithm, Argv, CallError, Deadline, Env, LocalTask, LockConfig, Note,
-    Reply, TaskHandle,
-};
+use locksim_models::{Argv, CallError, Deadline, Env, Grant, LocalTask, Note, Reply, TaskHandle};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
@@ -191,52 +189,6 @@ impl Conn {
     }
 }
 
-/// Whether `reply` to `argv` means the lock key now holds this client's
-/// value: the client-side stand-in for the simulator's node-side `Granted`
-/// (the lock key's value changed and is present). `SET` answered `OK`,
-/// `SETNX` answered `1`, `GETSET` answered at all; an `EVAL`/`EVALSHA` of
-/// the algorithm's acquire script on the lock key that reported success
-/// (nil for Redisson's script, anything but nil / 0 / an error for the
-/// others). Renewals, extensions and releases are not grants.
-pub fn is_grant(cfg: &LockConfig, argv: &[Vec<u8>], reply: &Reply) -> bool {
-    let Some(cmd) = argv.first() else {
-        return false;
-    };
-    let key = cfg.key.as_bytes();
-    let upper = cmd.to_ascii_uppercase();
-    let names_key = argv.get(1).is_some_and(|k| k == key);
-    match upper.as_slice() {
-        b"SET" => names_key && *reply == Reply::ok(),
-        b"SETNX" => names_key && *reply == Reply::Int(1),
-        b"GETSET" => names_key && !reply.is_error(),
-        b"EVAL" | b"EVALSHA" => {
-            let numkeys = argv
-                .get(2)
-                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
-                .unwrap_or(0);
-            let keys = argv.get(3..3 + numkeys).unwrap_or(&[]);
-            if !keys.iter().any(|k| k == key) {
-                return false;
-            }
-            let src = argv.get(1).map(Vec::as_slice).unwrap_or_default();
-            let acquire = cfg.script_acquire.as_deref().map(str::as_bytes);
-            let is_acquire = acquire == Some(src)
-                || (cfg.algorithm == Algorithm::Watchdog
-                    && src == watchdog::ACQUIRE_SCRIPT.as_bytes())
-                || src == set_nx_px::FENCED_ACQUIRE_SCRIPT.as_bytes();
-            if !is_acquire {
-                return false;
-            }
-            if cfg.algorithm == Algorithm::Watchdog {
-                reply.is_nil()
-            } else {
-                !reply.is_nil() && !reply.is_error() && *reply != Reply::Int(0)
-            }
-        }
-        _ => false,
-    }
-}
-
 /// Where a client's events and resource operations go: the coordinator,
 /// one JSON line each on stdout.
 pub fn send_up(up: &Up) {
@@ -262,7 +214,6 @@ struct Inner {
     ack_rx: std::sync::mpsc::Receiver<()>,
     /// Acks owed for `sync` events, collected at the next await point.
     owed_acks: Cell<u32>,
-    cfg: LockConfig,
     single: bool,
     ports: Vec<u16>,
     clock: LiveClock,
@@ -305,7 +256,6 @@ impl LiveEnv {
             triggers: super::triggers_of(s),
             ack_rx,
             owed_acks: Cell::new(0),
-            cfg: s.lock.clone(),
             single: s.redis.topology != Topology::Independent,
             ports: spec.ports.clone(),
             clock,
@@ -430,6 +380,51 @@ impl LiveEnv {
         self.0.pool.borrow_mut()[node].push(conn);
         Ok(reply)
     }
+
+    /// Sends `argv` to node `node`, records the call, and records
+    /// `granted` when `grant` says the reply won the lock (live mode learns
+    /// it from the reply; the simulator knows it when the node applies it).
+    async fn send(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+        grant: Option<Grant>,
+    ) -> Result<Reply, CallError> {
+        let client = self.0.client;
+
+        let id = self.0.next_id.get() + 1;
+        self.0.next_id.set(id);
+        self.record(EventKind::CallInvoke {
+            client,
+            node,
+            id,
+            cmd: argv.clone(),
+        });
+        let limit = Duration::from_millis(timeout_ms.max(1));
+        self.settle();
+        let got = tokio::time::timeout(limit, self.exchange(node, &argv)).await;
+        let (end, result) = match got {
+            Ok(Ok(r)) => (CallEnd::Ok { reply: r.clone() }, Ok(r)),
+            Ok(Err(e)) => {
+                self.note(Note::Info(format!("redis-{node} unreachable: {e}")));
+                (CallEnd::Timeout, Err(CallError::Unreachable))
+            }
+            Err(_) => (CallEnd::Timeout, Err(CallError::Timeout)),
+        };
+        self.record(EventKind::CallDone {
+            client,
+            node,
+            id,
+            end,
+        });
+        if let Ok(r) = &result {
+            if grant.is_some_and(|g| g.won(r)) {
+                self.record_on(NodeRef::Redis(node), EventKind::Granted { node, client });
+            }
+        }
+        result
+    }
 }
 
 impl Env for LiveEnv {
@@ -444,43 +439,17 @@ impl Env for LiveEnv {
     }
 
     async fn call(&self, node: usize, argv: Argv, timeout_ms: u64) -> Result<Reply, CallError> {
-        let client = self.0.client;
-        let id = self.0.next_id.get() + 1;
-        self.0.next_id.set(id);
-        self.record(EventKind::CallInvoke {
-            client,
-            node,
-            id,
-            cmd: argv_display(&argv),
-        });
-        let limit = Duration::from_millis(timeout_ms.max(1));
-        self.settle();
-        let got = tokio::time::timeout(limit, self.exchange(node, &argv)).await;
-        let (end, result) = match got {
-            Ok(Ok(r)) => (
-                CallEnd::Ok {
-                    reply: reply_display(&r),
-                },
-                Ok(r),
-            ),
-            Ok(Err(e)) => {
-                self.note(Note::Info(format!("redis-{node} unreachable: {e}")));
-                (CallEnd::Timeout, Err(CallError::Unreachable))
-            }
-            Err(_) => (CallEnd::Timeout, Err(CallError::Timeout)),
-        };
-        self.record(EventKind::CallDone {
-            client,
-            node,
-            id,
-            end,
-        });
-        if let Ok(r) = &result {
-            if is_grant(&self.0.cfg, &argv, r) {
-                self.record_on(NodeRef::Redis(node), EventKind::Granted { node, client });
-            }
-        }
-        result
+        self.send(node, argv, timeout_ms, None).await
+    }
+
+    async fn call_acquire(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+        grant: Grant,
+    ) -> Result<Reply, CallError> {
+        self.send(node, argv, timeout_ms, Some(grant)).await
     }
 
     fn mono_ms(&self) -> u64 {
@@ -539,44 +508,6 @@ mod tests {
             encode(&argv(["SET", "k", "v"])),
             b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
         );
-    }
-
-    #[test]
-    fn grants_are_the_writes_that_took_the_lock() {
-        let cfg = LockConfig::defaults(Algorithm::SetNxPx);
-        let set = argv(["SET", "lock", "v", "NX", "PX", "100"]);
-        assert!(is_grant(&cfg, &set, &Reply::ok()));
-        assert!(!is_grant(&cfg, &set, &Reply::nil()));
-        assert!(!is_grant(&cfg, &argv(["SET", "other", "v"]), &Reply::ok()));
-        assert!(is_grant(
-            &cfg,
-            &argv(["SETNX", "lock", "v"]),
-            &Reply::Int(1)
-        ));
-        assert!(!is_grant(
-            &cfg,
-            &argv(["SETNX", "lock", "v"]),
-            &Reply::Int(0)
-        ));
-        let release = argv(["EVAL", set_nx_px::RELEASE_SCRIPT, "1", "lock", "v"]);
-        assert!(!is_grant(&cfg, &release, &Reply::Int(1)));
-        let fenced = argv([
-            "EVAL",
-            set_nx_px::FENCED_ACQUIRE_SCRIPT,
-            "2",
-            "lock",
-            "lock:fence",
-            "v",
-            "100",
-        ]);
-        assert!(is_grant(&cfg, &fenced, &Reply::Int(3)));
-        assert!(!is_grant(&cfg, &fenced, &Reply::nil()));
-        let wd = LockConfig::defaults(Algorithm::Watchdog);
-        let acq = argv(["EVAL", watchdog::ACQUIRE_SCRIPT, "1", "lock", "100", "f:1"]);
-        assert!(is_grant(&wd, &acq, &Reply::nil()));
-        assert!(!is_grant(&wd, &acq, &Reply::Int(99)));
-        let renew = argv(["EVAL", watchdog::RENEW_SCRIPT, "1", "lock", "100", "f:1"]);
-        assert!(!is_grant(&wd, &renew, &Reply::Int(1)));
     }
 
     #[test]

@@ -39,8 +39,9 @@
 //!
 //! `acquired:client-i`, `released:client-i` and `renewed:client-i` are the
 //! client's own events, as in the simulator. `granted:redis-j:client-i` is
-//! approximated by the client's observation of node j's grant reply (see
-//! [`env::is_grant`]): live mode cannot see inside redis-server, so the
+//! approximated by the client's observation of node j's grant reply (by
+//! the algorithm's [`locksim_models::Grant`] rule): live mode cannot see
+//! inside redis-server, so the
 //! fault lands after the reply reached the client, not between the grant
 //! and the reply. An event that matches a trigger of the scenario is sent
 //! `sync`: the client process stands still until the coordinator has
@@ -80,9 +81,10 @@ pub mod env;
 pub mod redis_proc;
 pub mod sys;
 
-use crate::history::{EventKind, WriteOutcome};
+use crate::history::EventKind;
+use crate::model::ResourceOp;
+use crate::model::WriteOutcome;
 use crate::model::{Fault, NodeRef, Scenario, Span, Topology, Trigger, When};
-use crate::world::net::ResourceOp;
 use serde::{Deserialize, Serialize};
 
 pub use coordinator::{run_live, LiveError, LiveOptions, LiveRun};

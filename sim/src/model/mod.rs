@@ -1,8 +1,14 @@
-//! The vocabulary every layer shares: nodes, faults and triggers, the
-//! typed scenario (what a file says, with every default filled in),
-//! verdicts, and clocks.
+//! The vocabulary every layer shares: nodes and roles, faults and
+//! triggers, the typed scenario (what a file says, with every default
+//! filled in), verdicts, clocks, and the rule of the protected resource.
 
 pub mod clock;
+pub mod fault;
+pub mod node;
+pub mod resource;
 pub mod scenario;
 
+pub use fault::{Fault, FaultSpec, Trigger, When};
+pub use node::{NodeRef, Role};
+pub use resource::{ResourceOp, ResourceState, WriteOutcome};
 pub use scenario::*;

@@ -6,6 +6,9 @@ use locksim_models::LockConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use super::fault::{Fault, FaultSpec, Trigger, When};
+pub use super::node::NodeRef;
+
 /// What the oracle concludes about a run. Worst wins: `Violation` >
 /// `Liveness` > `Safe` (the derived order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -145,150 +148,6 @@ pub struct ClientsConfig {
     pub drift_ppm: Span<i64>,
     /// Drawn per client: initial clock offset (wall and monotonic).
     pub offset_ms: Span<i64>,
-}
-
-/// A node of the world, by its scenario name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NodeRef {
-    /// `redis-<i>`
-    Redis(usize),
-    /// `client-<i>`
-    Client(usize),
-    /// `resource`
-    Resource,
-}
-
-impl NodeRef {
-    /// Parses `redis-3`, `client-0`, `resource` (range checks are the caller's).
-    pub fn parse(s: &str) -> Option<NodeRef> {
-        if s == "resource" {
-            return Some(NodeRef::Resource);
-        }
-        let (kind, idx) = s.split_once('-')?;
-        if idx.is_empty() || (idx.len() > 1 && idx.starts_with('0')) {
-            return None;
-        }
-        let i: usize = idx.parse().ok()?;
-        match kind {
-            "redis" => Some(NodeRef::Redis(i)),
-            "client" => Some(NodeRef::Client(i)),
-            _ => None,
-        }
-    }
-}
-
-/// Serialized by its scenario name (`"redis-2"`), as scenario files write it.
-impl Serialize for NodeRef {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeRef {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NodeRef, D::Error> {
-        let name = String::deserialize(d)?;
-        NodeRef::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a node name: `{name}`")))
-    }
-}
-
-impl fmt::Display for NodeRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NodeRef::Redis(i) => write!(f, "redis-{i}"),
-            NodeRef::Client(i) => write!(f, "client-{i}"),
-            NodeRef::Resource => f.write_str("resource"),
-        }
-    }
-}
-
-/// A fault: what happens, to whom. Faults are data, recorded in the same
-/// history as client operations.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Fault {
-    /// Process crash: unsynced-but-written data survives (page cache).
-    /// Down for `for_ms` (default `restart_delay_ms`), then restarted.
-    Kill { node: NodeRef, for_ms: Option<u64> },
-    /// Machine loses power: only fsynced data survives.
-    PowerLoss { node: NodeRef, for_ms: Option<u64> },
-    /// Start a crashed node now.
-    Restart { node: NodeRef },
-    /// Stop-the-world pause (GC, VM steal) of `for_ms`.
-    Pause { node: NodeRef, for_ms: u64 },
-    /// Cut every link between nodes of different groups; heal after `for_ms`
-    /// if given, else at `heal` or the final heal.
-    Partition {
-        groups: Vec<Vec<NodeRef>>,
-        for_ms: Option<u64>,
-    },
-    /// Undo every partition.
-    Heal,
-    /// Step the node's wall clock by `by_ms` (may be negative).
-    ClockJump { node: NodeRef, by_ms: i64 },
-    /// Set the node's clock rate to `ppm`.
-    ClockDrift { node: NodeRef, ppm: f64 },
-}
-
-impl Fault {
-    /// The scenario-file name of the fault kind.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            Fault::Kill { .. } => "kill",
-            Fault::PowerLoss { .. } => "power-loss",
-            Fault::Restart { .. } => "restart",
-            Fault::Pause { .. } => "pause",
-            Fault::Partition { .. } => "partition",
-            Fault::Heal => "heal",
-            Fault::ClockJump { .. } => "clock-jump",
-            Fault::ClockDrift { .. } => "clock-drift",
-        }
-    }
-}
-
-/// An event of the run that can trigger a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "on", rename_all = "kebab-case")]
-pub enum Trigger {
-    /// `acquired:client-i`: client i's acquire returned success.
-    Acquired { client: usize },
-    /// `granted:redis-j:client-i`: node j accepted client i's lock write.
-    Granted { node: usize, client: usize },
-    /// `released:client-i`: client i starts its release.
-    Released { client: usize },
-    /// `renewed:client-i`: client i's watchdog renewed the lock.
-    Renewed { client: usize },
-}
-
-impl fmt::Display for Trigger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Trigger::Acquired { client } => write!(f, "acquired:client-{client}"),
-            Trigger::Granted { node, client } => write!(f, "granted:redis-{node}:client-{client}"),
-            Trigger::Released { client } => write!(f, "released:client-{client}"),
-            Trigger::Renewed { client } => write!(f, "renewed:client-{client}"),
-        }
-    }
-}
-
-/// When a fault fires.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum When {
-    /// At this true simulated time.
-    At { at_ms: u64 },
-    /// `delay_ms` after the `nth` (1-based) occurrence of `trigger`.
-    On {
-        trigger: Trigger,
-        nth: u32,
-        delay_ms: u64,
-    },
-}
-
-/// One `[[faults]]` entry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FaultSpec {
-    pub when: When,
-    pub fault: Fault,
 }
 
 /// A rate of random faults per simulated second, with a length range.

@@ -45,9 +45,9 @@
 //!   the file would.
 
 use super::{RedisNode, Value};
+use crate::history::{DiskOp, LoadSource};
 use crate::model::Persistence;
 use locksim_models::Argv;
-use std::fmt::Write as _;
 
 /// A keyspace as `RedisNode::dump` returns it: key, value, absolute expiry.
 pub type Dump = Vec<(Vec<u8>, Value, Option<i64>)>;
@@ -75,8 +75,8 @@ pub struct Disk {
 /// What a node found on its disk at boot.
 pub struct Loaded {
     pub node: RedisNode,
-    /// One line for the history: source, ops replayed, keys and TTLs.
-    pub detail: String,
+    /// What the history says about it (a [`DiskOp::Load`]).
+    pub op: DiskOp,
 }
 
 impl Disk {
@@ -152,6 +152,11 @@ impl Disk {
     /// What the node loads at boot, at its wall time `now_ms`; `None` when
     /// the mode keeps nothing or nothing was ever written.
     pub fn load(&self, mode: Persistence, now_ms: i64) -> Option<Loaded> {
+        let names = |keys: Vec<Vec<u8>>| -> Vec<String> {
+            keys.iter()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect()
+        };
         match mode {
             Persistence::None => None,
             Persistence::Rdb => {
@@ -163,14 +168,14 @@ impl Disk {
                     .map(|(k, _, _)| k.clone())
                     .collect();
                 let node = RedisNode::load(snap.entries.clone(), now_ms);
-                let source = format!(
-                    "rdb taken {} ms earlier, {} key{}",
-                    now_ms - snap.wall_ms,
-                    snap.entries.len(),
-                    plural(snap.entries.len())
-                );
-                let detail = describe(&source, &node, &expired, now_ms);
-                Some(Loaded { node, detail })
+                let op = DiskOp::Load {
+                    source: LoadSource::Rdb {
+                        age_ms: now_ms - snap.wall_ms,
+                    },
+                    keys: node.len(),
+                    dropped: names(expired),
+                };
+                Some(Loaded { node, op })
             }
             Persistence::AofEverysec | Persistence::AofAlways => {
                 if self.base.is_none() && self.log.is_empty() {
@@ -189,54 +194,18 @@ impl Disk {
                     .into_iter()
                     .filter_map(|del| del.into_iter().nth(1))
                     .collect();
-                let source = format!(
-                    "aof{}, {} op{} replayed",
-                    if self.base.is_some() {
-                        " (base + log)"
-                    } else {
-                        ""
+                let op = DiskOp::Load {
+                    source: LoadSource::Aof {
+                        base: self.base.is_some(),
+                        replayed: self.log.len(),
                     },
-                    self.log.len(),
-                    plural(self.log.len())
-                );
-                let detail = describe(&source, &node, &expired, now_ms);
-                Some(Loaded { node, detail })
+                    keys: node.len(),
+                    dropped: names(expired),
+                };
+                Some(Loaded { node, op })
             }
         }
     }
-}
-
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// `aof, 3 ops replayed: 1 key: lock (ttl 8123 ms); dropped expired: fence`
-fn describe(source: &str, node: &RedisNode, expired: &[Vec<u8>], now_ms: i64) -> String {
-    let dump = node.dump();
-    let mut s = format!("{source}: {} key{}", dump.len(), plural(dump.len()));
-    for (i, (k, _, exp)) in dump.iter().enumerate() {
-        if i == 4 {
-            let _ = write!(s, ", +{} more", dump.len() - 4);
-            break;
-        }
-        let sep = if i == 0 { ": " } else { ", " };
-        let _ = write!(s, "{sep}{}", String::from_utf8_lossy(k));
-        if let Some(when) = exp {
-            let _ = write!(s, " (ttl {} ms)", when - now_ms);
-        }
-    }
-    if !expired.is_empty() {
-        let names: Vec<_> = expired
-            .iter()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .collect();
-        let _ = write!(s, "; dropped expired: {}", names.join(", "));
-    }
-    s
 }
 
 #[cfg(test)]
@@ -265,7 +234,7 @@ mod tests {
         assert_eq!(d.written(), 1);
         let l = d.load(Persistence::AofEverysec, 50).expect("aof");
         assert_eq!(l.node.len(), 1);
-        assert!(l.detail.contains("a (ttl 50 ms)"), "{}", l.detail);
+        assert_eq!(l.node.expiry_of(b"a"), Some(100));
     }
 
     #[test]
@@ -277,7 +246,11 @@ mod tests {
         );
         let l = d.load(Persistence::AofAlways, 200).expect("aof");
         assert_eq!(l.node.len(), 1);
-        assert!(l.detail.ends_with("dropped expired: a"), "{}", l.detail);
+        assert!(
+            matches!(&l.op, DiskOp::Load { keys: 1, dropped, .. } if dropped == &["a"]),
+            "{:?}",
+            l.op
+        );
         let mut r = Disk::default();
         let mut n = RedisNode::new();
         n.apply_effect(&set("a", "1", 100), 0);
@@ -287,6 +260,16 @@ mod tests {
         });
         let l = r.load(Persistence::Rdb, 200).expect("rdb");
         assert!(l.node.is_empty());
-        assert!(l.detail.contains("taken 200 ms earlier"), "{}", l.detail);
+        assert!(
+            matches!(
+                l.op,
+                DiskOp::Load {
+                    source: LoadSource::Rdb { age_ms: 200 },
+                    ..
+                }
+            ),
+            "{:?}",
+            l.op
+        );
     }
 }

@@ -7,16 +7,7 @@ use super::keyspace::{Ctx, Entry, ExpiryMode, Keyspace, Value};
 use super::lua::LuaEngine;
 use locksim_models::protocol::{Argv, Reply};
 
-/// Whether the node accepts writes from clients.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Role {
-    /// Accepts writes, expires keys, propagates effects.
-    #[default]
-    Master,
-    /// Rejects client writes with `READONLY`, never expires keys itself
-    /// (it hides logically expired ones), applies the master's effects.
-    Replica,
-}
+pub use crate::model::Role;
 
 /// The outcome of one client command.
 #[derive(Clone, Debug, PartialEq, Eq)]

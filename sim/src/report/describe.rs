@@ -6,6 +6,7 @@
 
 use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
 use crate::model::{Fault, NodeRef, Scenario, Trigger, When};
+use locksim_models::Reply;
 
 /// A duration in ms, the way a person says it: `250 ms`, `15 s`, `1.5 s`.
 pub fn dur_ms(ms: u64) -> String {
@@ -174,6 +175,11 @@ pub fn trigger(scenario: &Scenario, f: &Fault, cause: Option<Trigger>) -> String
     }
 }
 
+/// A lock value (or a Redisson field) shortened for reading.
+pub fn short_value(v: &str) -> String {
+    short_word(v)
+}
+
 /// A lock value or random token shortened for reading: 32 hex digits
 /// become their first 6 and an ellipsis.
 fn short_word(w: &str) -> String {
@@ -187,79 +193,22 @@ fn short_word(w: &str) -> String {
     }
 }
 
-/// The script of an `EVAL` as the history shows it: by the short hash
-/// histories name long scripts by, or inline (short ones, quoted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScriptRef<'a> {
-    Id(u32),
-    Source(&'a str),
-}
-
-/// A command of the history split into verb, script and arguments.
-#[derive(Clone, Debug)]
-pub struct Cmd<'a> {
-    /// Upper case.
-    pub verb: String,
-    pub script: Option<ScriptRef<'a>>,
-    pub args: Vec<&'a str>,
-}
-
-/// Splits a command as `argv_display` wrote it.
-pub fn parse_command(cmd: &str) -> Cmd<'_> {
-    let (verb, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
-    let verb = verb.to_ascii_uppercase();
-    if verb == "EVAL" || verb == "EVALSHA" {
-        if let Some(after) = rest.strip_prefix("<script ") {
-            if let Some((id, tail)) = after.split_once('>') {
-                if let Ok(n) = u32::from_str_radix(id, 16) {
-                    return Cmd {
-                        verb,
-                        script: Some(ScriptRef::Id(n)),
-                        args: tail.split_whitespace().collect(),
-                    };
-                }
-            }
-        }
-        if rest.starts_with('"') {
-            if let Some(end) = closing_quote(rest) {
-                return Cmd {
-                    verb,
-                    script: Some(ScriptRef::Source(&rest[1..end])),
-                    args: rest[end + 1..].split_whitespace().collect(),
-                };
-            }
-        }
-        let mut words = rest.split_whitespace();
-        let script = words.next().map(ScriptRef::Source);
-        return Cmd {
-            verb,
-            script,
-            args: words.collect(),
-        };
-    }
-    Cmd {
-        verb,
-        script: None,
-        args: rest.split_whitespace().collect(),
-    }
-}
-
-/// The scripts a run can send, so a history's `<script 1a2b3c4d>` can be
-/// named and its Redis calls known: the models' scripts and the
-/// scenario's overrides.
+/// The scripts a run can send, so a history's scripts can be named and
+/// their Redis calls known: the models' scripts and the scenario's
+/// overrides.
 #[derive(Clone, Debug)]
 pub struct Scripts {
-    known: Vec<(u32, String, String)>,
+    known: Vec<(u32, String)>,
 }
 
 impl Scripts {
     pub fn new(scenario: &Scenario) -> Scripts {
         use locksim_models::{redlock, set_nx_px, watchdog};
-        let mut known: Vec<(u32, String, String)> = Vec::new();
+        let mut known: Vec<(u32, String)> = Vec::new();
         let mut add = |name: &str, src: &str| {
             let id = script_id(src.as_bytes());
-            if !known.iter().any(|(k, _, _)| *k == id) {
-                known.push((id, name.to_string(), script_calls(src)));
+            if !known.iter().any(|(k, _)| *k == id) {
+                known.push((id, name.to_string()));
             }
         };
         let l = &scenario.lock;
@@ -281,29 +230,13 @@ impl Scripts {
         Scripts { known }
     }
 
-    /// The Redis calls a script makes (`get,del`), empty when unknown.
-    pub fn calls(&self, r: ScriptRef<'_>) -> String {
-        match r {
-            ScriptRef::Source(src) => script_calls(src),
-            ScriptRef::Id(id) => self
-                .known
-                .iter()
-                .find(|(k, _, _)| *k == id)
-                .map(|(_, _, c)| c.clone())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// A readable name: `compare-and-delete`, `lua: get,del`, `script 1a2b3c4d`.
-    pub fn name(&self, r: ScriptRef<'_>) -> String {
-        match r {
-            ScriptRef::Source(src) => format!("lua: {}", script_calls(src)),
-            ScriptRef::Id(id) => self
-                .known
-                .iter()
-                .find(|(k, _, _)| *k == id)
-                .map(|(_, n, _)| n.clone())
-                .unwrap_or_else(|| format!("script {id:08x}")),
+    /// A readable name: `compare-and-delete`, or `lua: get,del` for a
+    /// script the run's scenario does not name.
+    pub fn name(&self, source: &[u8]) -> String {
+        let id = script_id(source);
+        match self.known.iter().find(|(k, _)| *k == id) {
+            Some((_, n)) => n.clone(),
+            None => format!("lua: {}", script_calls(&String::from_utf8_lossy(source))),
         }
     }
 }
@@ -314,30 +247,33 @@ fn script_id(source: &[u8]) -> u32 {
 
 /// A command as a person reads it: long values cut, Lua scripts named
 /// (`EVAL «compare-and-delete» 1 lock 27be83…`).
-pub fn command(cmd: &str, scripts: &Scripts) -> String {
-    let c = parse_command(cmd);
-    let args: Vec<String> = c.args.iter().map(|a| short_word(a)).collect();
-    match c.script {
-        Some(r) => format!("{} «{}» {}", c.verb, scripts.name(r), args.join(" ")),
-        None => {
-            let words: Vec<String> = cmd.split_whitespace().map(short_word).collect();
-            words.join(" ")
-        }
-    }
+pub fn command(argv: &[Vec<u8>], scripts: &Scripts) -> String {
+    let is_eval = argv
+        .first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"EVAL"));
+    let words: Vec<String> = argv
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if is_eval && i == 1 {
+                format!("«{}»", scripts.name(a))
+            } else {
+                short_word(&String::from_utf8_lossy(a))
+            }
+        })
+        .collect();
+    words.join(" ")
 }
 
-/// Index (in `s`, which starts with `"`) of the quote closing the string.
-fn closing_quote(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
-            _ => i += 1,
+/// A reply on one line, as redis-cli shows it (arrays in brackets).
+pub fn reply(r: &Reply) -> String {
+    match r {
+        Reply::Array(Some(items)) => {
+            let parts: Vec<String> = items.iter().map(reply).collect();
+            format!("[{}]", parts.join(", "))
         }
+        other => other.to_cli(),
     }
-    None
 }
 
 /// The Redis commands a script calls, in first-use order: `get,del`.
@@ -365,19 +301,10 @@ pub fn script_calls(script: &str) -> String {
     found.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(",")
 }
 
-/// Integer value of a reply as the history shows it (`(integer) 1`).
-pub fn reply_int(reply: &str) -> Option<i64> {
-    reply
-        .strip_prefix("(integer) ")
-        .unwrap_or(reply)
-        .trim()
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use locksim_models::argv;
 
     #[test]
     fn durations_and_clocks_read_naturally() {
@@ -398,28 +325,33 @@ mod tests {
         let text = "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\n";
         let s = crate::scenario::parse_scenario(text, "x.toml").unwrap_or_else(|e| panic!("{e}"));
         let scripts = Scripts::new(&s);
-        let id = script_id(locksim_models::set_nx_px::RELEASE_SCRIPT.as_bytes());
-        let cmd = format!("EVAL <script {id:08x}> 1 lock 27be8394119090136f4de38408d73bc7");
+        let release = locksim_models::set_nx_px::RELEASE_SCRIPT;
+        let cmd = argv([
+            "EVAL",
+            release,
+            "1",
+            "lock",
+            "27be8394119090136f4de38408d73bc7",
+        ]);
         assert_eq!(
             command(&cmd, &scripts),
             "EVAL «compare-and-delete» 1 lock 27be83…"
         );
-        let c = parse_command(&cmd);
-        assert_eq!(scripts.calls(c.script.unwrap()), "get,del");
+        assert_eq!(script_calls(release), "get,del");
+        let inline = argv(["EVAL", "return redis.call(\"del\",KEYS[1])", "1", "lock"]);
+        assert_eq!(command(&inline, &scripts), "EVAL «lua: del» 1 lock");
+        let set = argv([
+            "SET",
+            "lock",
+            "d60501a78fc27e5c4fcacf4101e31e68",
+            "NX",
+            "PX",
+            "10000",
+        ]);
+        assert_eq!(command(&set, &scripts), "SET lock d60501… NX PX 10000");
         assert_eq!(
-            c.args,
-            vec!["1", "lock", "27be8394119090136f4de38408d73bc7"]
+            reply(&Reply::Array(Some(vec![Reply::Int(1), Reply::nil()]))),
+            "[(integer) 1, (nil)]"
         );
-        let inline = "EVAL \"return redis.call(\\\"del\\\",KEYS[1])\" 1 lock";
-        assert_eq!(command(inline, &scripts), "EVAL «lua: del» 1 lock");
-        assert_eq!(
-            command(
-                "SET lock d60501a78fc27e5c4fcacf4101e31e68 NX PX 10000",
-                &scripts
-            ),
-            "SET lock d60501… NX PX 10000"
-        );
-        assert_eq!(reply_int("(integer) 1"), Some(1));
-        assert_eq!(reply_int("OK"), None);
     }
 }

@@ -375,7 +375,7 @@ fn stale_writes(o: &Outcome, client: usize, from_us: u64, to_us: u64) -> String 
         .filter_map(|e| match &e.kind {
             EventKind::ResourceWrite {
                 client: c,
-                outcome: crate::history::WriteOutcome::Stale,
+                outcome: crate::model::WriteOutcome::Stale,
                 ..
             } if *c == client => Some(fmt_true(e.t_us)),
             _ => None,

@@ -25,13 +25,14 @@
 //! | `<` | the client starts its release: its lease closes |
 //! | `.` | the release finished |
 //! | `$` | a Redis node executed a command (with its reply and the client) |
-//! | `G` | that command gave the lock key to a client |
-//! | `E` | a node's active expiry removed a key |
+//! | `G` | that command won the lock for a client (its acquire command, by the algorithm's rule) |
+//! | `k` | a node's copy of the lock key changed other than by a command: expired, crashed, loaded, replicated, resynced |
 //! | `t` | a client's call timed out, or its reply arrived late (the client was paused) |
 //! | `d` | persistence: snapshot, load (writes and fsyncs are hidden) |
-//! | `r` | a replica applied its master's stream |
-//! | `F` | failover or role change |
-//! | `!` | a fault was injected (numbered `F1`, `F2`, ... as on the SVG timeline) |
+//! | `r` | a replica applied its master's stream, or a full resync |
+//! | `F` | failover, role change, or Sentinel pointing a client at the master |
+//! | `!` | a fault took effect (numbered `F1`, `F2`, ... as on the SVG timeline) |
+//! | `-` | a fault came due but did nothing (its node was down, ...) |
 //! | `h` | a fault was undone, or every fault was (`heal_at`) |
 //! | `^` | a node process restarted |
 //! | `v` | a node process went down |
@@ -39,7 +40,7 @@
 //! | `w` | the resource accepted a write from the newest session |
 //! | `S` | the resource accepted a **stale** write (resource-level violation) |
 //! | `X` | the resource rejected a write with an old fencing token (fenced) |
-//! | `e` | the holder extended its lease (renewal) |
+//! | `e` | the holder extended its lease, a renewal's outcome, the watchdog stopping |
 //! | `n` | a note from the algorithm (quorum counts, validity) |
 //! | `c` | a node's clock at the start (only clocks with an offset or drift) |
 //! | `*` | a client finished all its cycles |
@@ -47,14 +48,16 @@
 //!
 //! Hidden as noise (all of them are in `history.jsonl`): the client's side
 //! of each call (the node's `$` line shows the command and its reply),
-//! unless it timed out or came back late; disk writes and fsyncs; first
+//! unless it timed out or came back late; fsyncs; key changes a command
+//! made (its `$`/`G` line shows them); first
 //! boots at time zero; clocks that start exact.
 
-use crate::history::{fmt_true, CallEnd, Event, EventKind, WriteOutcome};
+use crate::history::{fmt_true, CallEnd, DiskOp, Event, EventKind, KeyCause, LoadSource};
+use crate::model::WriteOutcome;
 use crate::model::{Fault, Scenario};
 use crate::report::describe;
 use crate::world::run::Outcome;
-use locksim_models::Deadline;
+use locksim_models::{Deadline, ReleaseOutcome};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -242,7 +245,8 @@ pub fn picks(scenario: &Scenario, outcome: &Outcome) -> (Vec<Pick>, usize) {
                 true
             }
             EventKind::Granted { .. } => !std::mem::take(&mut skip_next_grant),
-            EventKind::Disk { what, .. } => what != "write" && what != "fsync",
+            EventKind::Disk { op, .. } => !matches!(op, DiskOp::Fsync { .. }),
+            EventKind::KeyChanged { cause, .. } => !matches!(cause, KeyCause::Command),
             EventKind::FaultInjected { .. } => {
                 fault_no += 1;
                 pick.extra = fault_no;
@@ -320,7 +324,17 @@ pub fn line(scenario: &Scenario, outcome: &Outcome, scripts: &describe::Scripts,
             "reply came after its own deadline: acquire counts as failed, releasing".into(),
         ),
         EventKind::ReleaseInvoke { .. } => ('<', "release (lease ends)".into()),
-        EventKind::ReleaseDone { outcome, .. } => ('.', format!("release done: {outcome}")),
+        EventKind::ReleaseDone { outcome, .. } => (
+            '.',
+            format!(
+                "release done: {}",
+                match outcome {
+                    ReleaseOutcome::Released => "released",
+                    ReleaseOutcome::NotHeld => "nothing of ours was there",
+                    ReleaseOutcome::Unknown => "no answer",
+                }
+            ),
+        ),
         EventKind::CallDone { node, end, .. } => {
             let sent = &events[p.extra];
             let cmd = match &sent.kind {
@@ -332,7 +346,8 @@ pub fn line(scenario: &Scenario, outcome: &Outcome, scripts: &describe::Scripts,
                 CallEnd::Ok { reply } => (
                     't',
                     format!(
-                        "{cmd} to redis-{node}: reply {reply} arrived {} after sending",
+                        "{cmd} to redis-{node}: reply {} arrived {} after sending",
+                        describe::reply(reply),
                         describe::span_us(e.t_us - sent.t_us)
                     ),
                 ),
@@ -341,24 +356,58 @@ pub fn line(scenario: &Scenario, outcome: &Outcome, scripts: &describe::Scripts,
         EventKind::Command {
             client, cmd, reply, ..
         } => {
-            let who = client.map(|c| format!(" (client-{c})")).unwrap_or_default();
+            let reply = describe::reply(reply);
             match p.granted {
                 Some(c) => (
                     'G',
                     format!(
-                        "{} -> {reply}: `{key}` now held by client-{c}",
+                        "{} -> {reply}: granted `{key}` to client-{c}",
                         describe::command(cmd, scripts)
                     ),
                 ),
                 None => (
                     '$',
-                    format!("{} -> {reply}{who}", describe::command(cmd, scripts)),
+                    format!(
+                        "{} -> {reply} (client-{client})",
+                        describe::command(cmd, scripts)
+                    ),
                 ),
             }
         }
-        EventKind::Granted { client, .. } => ('G', format!("`{key}` now held by client-{client}")),
-        EventKind::Expired { key: k, .. } => ('E', format!("key `{k}` expired")),
-        EventKind::Disk { what, detail, .. } => ('d', format!("{what}: {detail}")),
+        EventKind::Granted { client, .. } => ('G', format!("granted `{key}` to client-{client}")),
+        EventKind::KeyChanged {
+            key: k,
+            owner,
+            expires_ms,
+            cause,
+            ..
+        } => key_changed_text(k, owner.as_deref(), *expires_ms, *cause),
+        EventKind::Disk { op, .. } => ('d', disk_text(op)),
+        EventKind::FullResync {
+            master,
+            keys,
+            offset,
+            ..
+        } => (
+            'r',
+            format!("full resync from redis-{master}: {keys} key(s) at offset {offset}"),
+        ),
+        EventKind::Redirected { master, .. } => {
+            ('F', format!("sentinel: master is redis-{master}"))
+        }
+        EventKind::FaultSkipped { fault, reason, .. } => (
+            '-',
+            format!(
+                "fault skipped: {} ({})",
+                describe::fault(fault),
+                reason.text()
+            ),
+        ),
+        EventKind::Renewal { ok, .. } => (
+            'e',
+            format!("renewal {}", if *ok { "ok" } else { "failed" }),
+        ),
+        EventKind::WatchdogStopped { .. } => ('e', "watchdog stopped".into()),
         EventKind::Replicated { from, offset, .. } => (
             'r',
             format!("applied redis-{from}'s stream up to offset {offset}"),
@@ -441,5 +490,68 @@ fn line_of(index: usize, e: &Event, sym: char, text: String) -> Line {
             .unwrap_or_default(),
         sym,
         text,
+    }
+}
+
+/// A `key-changed` line: the causes a command line does not already show.
+fn key_changed_text(
+    key: &str,
+    owner: Option<&str>,
+    expires_ms: Option<i64>,
+    cause: KeyCause,
+) -> (char, String) {
+    let why = match cause {
+        KeyCause::Command => "by a command",
+        KeyCause::Expiry => "by expiry",
+        KeyCause::Eviction => "by eviction",
+        KeyCause::Crash => "by the crash",
+        KeyCause::Load => "by the load from disk",
+        KeyCause::Replication => "by the master's stream",
+        KeyCause::Resync => "by a full resync",
+    };
+    let what = match owner {
+        None => "gone".to_string(),
+        Some(o) => {
+            let until = expires_ms
+                .map(|w| format!(" until {}", describe::wall(w)))
+                .unwrap_or_default();
+            format!("held by {}{until}", describe::short_value(o))
+        }
+    };
+    ('k', format!("`{key}` {what} ({why})"))
+}
+
+/// A persistence operation in words.
+fn disk_text(op: &DiskOp) -> String {
+    match op {
+        DiskOp::Load {
+            source,
+            keys,
+            dropped,
+        } => {
+            let from = match source {
+                LoadSource::Rdb { age_ms } => {
+                    format!("rdb taken {} earlier", describe::dur_ms(*age_ms as u64))
+                }
+                LoadSource::Aof { base, replayed } => format!(
+                    "aof{}, {replayed} op(s) replayed",
+                    if *base { " (base + log)" } else { "" }
+                ),
+            };
+            let gone = if dropped.is_empty() {
+                String::new()
+            } else {
+                format!("; dropped expired: {}", dropped.join(", "))
+            };
+            format!("load: {from}: {keys} key(s){gone}")
+        }
+        DiskOp::Fsync { ops, synced } => {
+            format!("fsync: {ops} op(s) made durable, {synced} synced")
+        }
+        DiskOp::Snapshot { keys, changes } => {
+            format!("snapshot: rdb of {keys} key(s) after {changes} change(s)")
+        }
+        DiskOp::ResyncStored { keys } => format!("snapshot: full resync stored, {keys} key(s)"),
+        DiskOp::Lost { ops } => format!("lost: power loss dropped {ops} unsynced aof op(s)"),
     }
 }

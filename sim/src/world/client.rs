@@ -8,17 +8,18 @@
 //! one, then release. The client's progress lives in the world, so a client
 //! that crashes and restarts carries on with the cycles it has left.
 
-use crate::history::{CallEnd, EventKind, WriteOutcome};
+use crate::history::{CallEnd, EventKind};
+use crate::model::ResourceOp;
+use crate::model::WriteOutcome;
 use crate::model::{NodeRef, Topology};
 use crate::world::core::World;
-use crate::world::net::{addr_of, call, Body, Request, ResourceOp, Response};
-use crate::world::server::reply_display;
-use locksim_models::protocol::argv_display;
+use crate::world::net::{addr_of, call, Body, Request, Response};
 use locksim_models::{
-    AcquireError, AnyLock, Argv, CallError, Deadline, Env, Lease, LocalTask, LockAlgorithm, Note,
-    Reply, TaskHandle,
+    AcquireError, AnyLock, Argv, CallError, Deadline, Env, Grant, Lease, LocalTask, LockAlgorithm,
+    Note, Reply, TaskHandle,
 };
 use madsim::net::Endpoint;
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub struct SimEnv {
     world: Arc<World>,
     client: usize,
     ep: Rc<Endpoint>,
+    /// Per logical endpoint, the Redis node its last call went to: what
+    /// a lease's endpoints were, physically.
+    last_target: Rc<RefCell<Vec<usize>>>,
 }
 
 /// A background task of a simulated client.
@@ -48,14 +52,66 @@ impl SimEnv {
     /// The Redis node a logical endpoint maps to: itself for independent
     /// masters, `redis-0` for a single node, and under Sentinel the master
     /// this client last learned of (see [`crate::world::server::sentinel`]).
-    fn redis_target(&self, node: usize) -> NodeRef {
-        match self.world.scenario.redis.topology {
-            Topology::Independent => NodeRef::Redis(node),
-            Topology::Single => NodeRef::Redis(self.world.state().master),
-            Topology::Sentinel => {
-                NodeRef::Redis(self.world.state().repl.client_master[self.client])
-            }
+    fn redis_target(&self, node: usize) -> usize {
+        match self.world.scenario().redis.topology {
+            Topology::Independent => node,
+            Topology::Single => self.world.topo(|t| t.master),
+            Topology::Sentinel => self.world.topo(|t| t.client_master[self.client]),
         }
+    }
+
+    /// The Redis nodes behind a lease's logical endpoints.
+    fn physical(&self, endpoints: &[usize]) -> Vec<usize> {
+        let last = self.last_target.borrow();
+        endpoints
+            .iter()
+            .map(|&e| last.get(e).copied().unwrap_or(e))
+            .collect()
+    }
+
+    /// Sends `argv` to logical endpoint `node`, recording the call.
+    async fn send(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+        grant: Option<Grant>,
+    ) -> Result<Reply, CallError> {
+        let node_idx = self.redis_target(node);
+        if let Some(slot) = self.last_target.borrow_mut().get_mut(node) {
+            *slot = node_idx;
+        }
+        let id = self.world.next_id();
+        self.world.record(
+            Some(self.me()),
+            EventKind::CallInvoke {
+                client: self.client,
+                node: node_idx,
+                id,
+                cmd: argv.clone(),
+            },
+        );
+        let req = Request {
+            id,
+            client: self.client,
+            body: Body::Redis { argv, grant },
+        };
+        let timeout = self.world.true_duration(self.me(), timeout_ms);
+        let got = call(&self.ep, addr_of(NodeRef::Redis(node_idx)), req, timeout).await;
+        let (end, result) = match got {
+            Some(Response::Redis(r)) => (CallEnd::Ok { reply: r.clone() }, Ok(r)),
+            _ => (CallEnd::Timeout, Err(CallError::Timeout)),
+        };
+        self.world.record(
+            Some(self.me()),
+            EventKind::CallDone {
+                client: self.client,
+                node: node_idx,
+                id,
+                end,
+            },
+        );
+        result
     }
 
     /// A resource operation; `None` if it got no answer in time.
@@ -82,54 +138,24 @@ impl Env for SimEnv {
     type Task = SimTask;
 
     fn nodes(&self) -> usize {
-        match self.world.scenario.redis.topology {
-            Topology::Independent => self.world.scenario.redis.nodes,
+        match self.world.scenario().redis.topology {
+            Topology::Independent => self.world.scenario().redis.nodes,
             Topology::Single | Topology::Sentinel => 1,
         }
     }
 
     async fn call(&self, node: usize, argv: Argv, timeout_ms: u64) -> Result<Reply, CallError> {
-        let target = self.redis_target(node);
-        let NodeRef::Redis(node_idx) = target else {
-            unreachable!("redis targets are redis nodes")
-        };
-        let id = self.world.next_id();
-        let cmd = argv_display(&argv);
-        self.world.record(
-            Some(self.me()),
-            EventKind::CallInvoke {
-                client: self.client,
-                node: node_idx,
-                id,
-                cmd,
-            },
-        );
-        let req = Request {
-            id,
-            client: self.client,
-            body: Body::Redis(argv),
-        };
-        let timeout = self.world.true_duration(self.me(), timeout_ms);
-        let got = call(&self.ep, addr_of(target), req, timeout).await;
-        let (end, result) = match got {
-            Some(Response::Redis(r)) => (
-                CallEnd::Ok {
-                    reply: reply_display(&r),
-                },
-                Ok(r),
-            ),
-            _ => (CallEnd::Timeout, Err(CallError::Timeout)),
-        };
-        self.world.record(
-            Some(self.me()),
-            EventKind::CallDone {
-                client: self.client,
-                node: node_idx,
-                id,
-                end,
-            },
-        );
-        result
+        self.send(node, argv, timeout_ms, None).await
+    }
+
+    async fn call_acquire(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+        grant: Grant,
+    ) -> Result<Reply, CallError> {
+        self.send(node, argv, timeout_ms, Some(grant)).await
     }
 
     fn mono_ms(&self) -> u64 {
@@ -141,8 +167,9 @@ impl Env for SimEnv {
     }
 
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
-        let d = self.world.true_duration(self.me(), ms);
-        madsim::time::sleep(d)
+        let world = self.world.clone();
+        let me = self.me();
+        async move { world.sleep_local(me, ms).await }
     }
 
     fn random_u64(&self) -> u64 {
@@ -170,27 +197,24 @@ fn deadline_passed(env: &SimEnv, deadline: Deadline) -> bool {
 /// The process of `client-<client>`: the init task of its madsim node.
 pub async fn client_process(world: Arc<World>, client: usize) {
     let me = NodeRef::Client(client);
-    let restart = world
-        .state()
-        .history
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::NodeUp { node, .. } if node == me));
-    world.record(Some(me), EventKind::NodeUp { node: me, restart });
+    world.boot(me);
     let ep = Rc::new(
         Endpoint::bind(addr_of(me))
             .await
             .expect("client binds its port"),
     );
+    let endpoints = (0..world.scenario().redis.nodes).collect();
     let env = SimEnv {
         world: world.clone(),
         client,
         ep,
+        last_target: Rc::new(RefCell::new(endpoints)),
     };
-    let cfg = world.scenario.lock.clone();
-    let clients = &world.scenario.clients;
+    let cfg = world.scenario().lock.clone();
+    let clients = &world.scenario().clients;
     let mut lock = AnyLock::new(cfg.clone()).expect("the parser admits only built algorithms");
     loop {
-        let cycle = world.state().progress[client];
+        let cycle = world.progress(client);
         if cycle >= clients.cycles {
             break;
         }
@@ -210,13 +234,7 @@ pub async fn client_process(world: Arc<World>, client: usize) {
         if cfg.validity_check && lease.deadline.is_some_and(|d| deadline_passed(&env, d)) {
             world.record(Some(me), EventKind::AcquireLate { client });
             let outcome = lock.release(&env, &lease).await;
-            world.record(
-                Some(me),
-                EventKind::ReleaseDone {
-                    client,
-                    outcome: format!("{outcome:?}"),
-                },
-            );
+            world.record(Some(me), EventKind::ReleaseDone { client, outcome });
             env.sleep(cfg.retry_delay_ms).await;
             continue;
         }
@@ -228,19 +246,13 @@ pub async fn client_process(world: Arc<World>, client: usize) {
                 value: String::from_utf8_lossy(&lease.value).into_owned(),
                 token: lease.fencing_token,
                 deadline: lease.deadline,
-                nodes: lease.nodes.clone(),
+                nodes: env.physical(&lease.nodes),
             },
         );
         critical_section(&env, &lease).await;
         world.record(Some(me), EventKind::ReleaseInvoke { client });
         let outcome = lock.release(&env, &lease).await;
-        world.record(
-            Some(me),
-            EventKind::ReleaseDone {
-                client,
-                outcome: format!("{outcome:?}"),
-            },
-        );
+        world.record(Some(me), EventKind::ReleaseDone { client, outcome });
         world.cycle_done(client);
         let think_ms = env.random_range(clients.think_ms.lo, clients.think_ms.hi);
         env.sleep(think_ms).await;
@@ -252,12 +264,8 @@ pub async fn client_process(world: Arc<World>, client: usize) {
 
 /// `begin`, `writes` writes spread over the work time, `end`.
 async fn critical_section(env: &SimEnv, lease: &Lease) {
-    let clients = &env.world.scenario.clients;
-    let session = {
-        let mut st = env.world.state();
-        st.next_session += 1;
-        st.next_session
-    };
+    let clients = &env.world.scenario().clients;
+    let session = env.world.next_session();
     let work_ms = env.random_range(clients.work_ms.lo, clients.work_ms.hi);
     let token = lease.fencing_token;
     env.resource(ResourceOp::Begin, session, token).await;

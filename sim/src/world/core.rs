@@ -1,18 +1,25 @@
-//! The world owns the state: the history, every node's clock, which nodes
-//! are down or paused, the resource, the fault triggers.
+//! The world owns the state of one run: the history, every node's clock,
+//! which nodes are up, paused or down ([`Liveness`]), the cut links, the
+//! disks, the replication topology, the resource, the clients' progress.
 //!
 //! One `World` exists per run, shared (`Arc`) by the tasks of every
 //! simulated node. Node processes keep their own volatile state (a Redis
 //! keyspace dies with its process); everything that must outlive a crash
-//! (clocks, disks, client progress) lives here. Iteration is always over
-//! ordered maps, so a run is a pure function of its scenario and seed.
+//! lives here, behind methods. Iteration is always over ordered maps, so a
+//! run is a pure function of its scenario and seed.
+//!
+//! The world is passive: recording an event appends it and returns what
+//! it triggers ([`Triggers`]); the faults it triggers wait in a queue that
+//! the run loop drains ([`World::take_fired`]) and injects. The world never
+//! injects a fault itself.
 
-use crate::history::{Event, EventKind};
+use super::status::Liveness;
+use super::topo::Topo;
+use crate::history::triggers::{Fired, Triggers};
+use crate::history::{Event, EventKind, KeyCause};
 use crate::model::clock::{Clock, ClockChange};
-use crate::model::{FaultSpec, NodeRef, Scenario, Topology, Trigger, When};
+use crate::model::{NodeRef, ResourceOp, ResourceState, Scenario, Topology, WriteOutcome};
 use crate::redis::disk::Disk;
-use crate::world::resource::ResourceState;
-use crate::world::server::sentinel::Topo;
 use madsim::runtime::NodeHandle;
 use madsim::task::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,103 +27,110 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// A node's copy of a watched key, as last recorded: owner, expiry.
+type KeyState = (Option<Vec<u8>>, Option<i64>);
+
 /// Mutable state of a run.
-pub struct State {
-    pub history: Vec<Event>,
-    pub clocks: BTreeMap<NodeRef, Clock>,
-    pub ids: BTreeMap<NodeRef, NodeId>,
+struct State {
+    history: Vec<Event>,
+    clocks: BTreeMap<NodeRef, Clock>,
+    ids: BTreeMap<NodeRef, NodeId>,
+    /// Nodes whose process has started at least once.
+    booted: BTreeSet<NodeRef>,
+    liveness: Liveness,
     /// Successful cycles per client (survives client crashes).
-    pub progress: Vec<u32>,
+    progress: Vec<u32>,
     /// Clients that finished every cycle.
-    pub done: BTreeSet<usize>,
-    /// Occurrences of each trigger so far.
-    pub trigger_counts: Vec<(Trigger, u32)>,
-    pub next_id: u64,
-    pub next_session: u64,
-    pub resource: ResourceState,
-    /// The Redis node clients of a `single` or `sentinel` topology talk to.
-    pub master: usize,
-    /// Crashed nodes that have not restarted yet.
-    pub down: BTreeSet<NodeRef>,
-    /// Per crashed node: the crash's sequence number and its true time
-    /// (µs), so that a restart timer ends only the crash it was set for.
-    pub crashed: BTreeMap<NodeRef, (u64, u64)>,
-    pub crash_seq: u64,
-    /// Paused nodes, with the pause generation (a later pause supersedes).
-    pub paused: BTreeMap<NodeRef, u64>,
-    pub pause_generation: u64,
-    /// Clogged links (both directions recorded), as node pairs.
-    pub cuts: BTreeSet<(NodeRef, NodeRef)>,
+    done: BTreeSet<usize>,
+    triggers: Triggers,
+    /// Faults triggered and not yet taken by the run loop.
+    fired: Vec<Fired>,
+    next_id: u64,
+    next_session: u64,
+    resource: ResourceState,
     /// Wakes a Redis node's active-expiry task when its clock changes.
-    pub expiry_wakers: BTreeMap<usize, Arc<Notify>>,
+    expiry_wakers: BTreeMap<usize, Arc<Notify>>,
     /// The node that runs fault timers (never faulted itself).
-    pub nemesis: Option<NodeHandle>,
-    /// Per Redis node: its disk (survives crashes; see `disk`).
-    pub disks: Vec<Disk>,
-    /// Roles, replication offsets and clients' view of the master
-    /// (meaningful in the sentinel topology; see `sentinel`).
-    pub repl: Topo,
+    nemesis: Option<NodeHandle>,
+    /// Per Redis node: its disk (survives crashes).
+    disks: Vec<Disk>,
+    topo: Topo,
+    /// Per Redis node, per watched key: what `key-changed` last said.
+    keys: BTreeMap<usize, BTreeMap<String, KeyState>>,
     /// Wakes the sentinel when a node goes down or up, a partition starts
     /// or heals, or a pause starts or ends.
-    pub sentinel_wake: Option<Arc<Notify>>,
+    sentinel_wake: Option<Arc<Notify>>,
     /// Set once the run is over: late events are dropped.
-    pub closed: bool,
+    closed: bool,
 }
 
 /// The shared world of one run.
 pub struct World {
-    pub scenario: Scenario,
-    pub seed: u64,
+    scenario: Scenario,
+    seed: u64,
     start: madsim::time::Instant,
     state: Mutex<State>,
     /// Notified when the last client finishes.
-    pub all_done: Notify,
+    all_done: Notify,
+    /// Notified when an event triggered faults.
+    fired_wake: Notify,
+    /// Notified (all waiters) when any clock changes rate or jumps.
+    clock_changed: Notify,
 }
 
 impl World {
     /// A world at true time zero. `clocks` holds every node's initial clock.
     pub fn new(scenario: Scenario, seed: u64, clocks: BTreeMap<NodeRef, Clock>) -> World {
         let clients = scenario.clients.count;
+        let nodes = scenario.redis.nodes;
         World {
             seed,
             start: madsim::time::Instant::now(),
             state: Mutex::new(State {
                 history: Vec::with_capacity(1024),
+                liveness: Liveness::new(clocks.keys().copied()),
                 clocks,
                 ids: BTreeMap::new(),
+                booted: BTreeSet::new(),
                 progress: vec![0; clients],
                 done: BTreeSet::new(),
-                trigger_counts: Vec::new(),
+                triggers: Triggers::new(&scenario.faults),
+                fired: Vec::new(),
                 next_id: 1,
                 next_session: 1,
                 resource: ResourceState::default(),
-                master: 0,
-                down: BTreeSet::new(),
-                crashed: BTreeMap::new(),
-                crash_seq: 0,
-                paused: BTreeMap::new(),
-                pause_generation: 0,
-                cuts: BTreeSet::new(),
                 expiry_wakers: BTreeMap::new(),
                 nemesis: None,
-                disks: vec![Disk::default(); scenario.redis.nodes],
-                repl: Topo::new(
-                    scenario.redis.nodes,
+                disks: vec![Disk::default(); nodes],
+                topo: Topo::new(
+                    nodes,
                     clients,
                     scenario.redis.topology == Topology::Sentinel,
                 ),
+                keys: BTreeMap::new(),
                 sentinel_wake: None,
                 closed: false,
             }),
             scenario,
             all_done: Notify::new(),
+            fired_wake: Notify::new(),
+            clock_changed: Notify::new(),
         }
     }
 
-    /// Locks the state. Never hold the guard across an await.
-    pub fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("world state poisoned")
     }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    // --- time and clocks ------------------------------------------------
 
     /// True time since the start of the run, in µs.
     pub fn now_us(&self) -> u64 {
@@ -135,7 +149,9 @@ impl World {
         self.state().clocks[&node].wall_ms(t)
     }
 
-    /// How much true time passes while `node`'s clock advances `local_ms`.
+    /// How much true time passes while `node`'s clock advances `local_ms`
+    /// at its rate now (for timeouts; [`World::sleep_local`] follows later
+    /// drift changes).
     pub fn true_duration(&self, node: NodeRef, local_ms: u64) -> Duration {
         let t = self.now_us();
         let ppm = self.state().clocks[&node].drift_ppm(t);
@@ -143,14 +159,35 @@ impl World {
         Duration::from_micros(us.max(1))
     }
 
-    /// A fresh request id.
-    pub fn next_id(&self) -> u64 {
-        let mut st = self.state();
-        st.next_id += 1;
-        st.next_id
+    /// The true time (µs) at which `node`'s monotonic clock reads `mono_ms`.
+    pub fn true_us_when_mono(&self, node: NodeRef, mono_ms: u64) -> u64 {
+        let t = self.now_us();
+        self.state().clocks[&node].true_us_when_mono(mono_ms, t)
     }
 
-    /// Changes `node`'s clock now and records nothing (the fault module
+    /// The true time (µs) at which `node`'s wall clock reads `wall_ms`.
+    pub fn true_us_when_wall(&self, node: NodeRef, wall_ms: i64) -> u64 {
+        let t = self.now_us();
+        self.state().clocks[&node].true_us_when_wall(wall_ms, t)
+    }
+
+    /// Sleeps until `node`'s monotonic clock has advanced `local_ms`. A
+    /// drift change while it sleeps re-times the rest of the sleep at the
+    /// new rate, as a real timer on that clock would run.
+    pub async fn sleep_local(&self, node: NodeRef, local_ms: u64) {
+        let until = self.mono_ms(node) + local_ms;
+        loop {
+            let now = self.now_us();
+            let due = self.true_us_when_mono(node, until);
+            let changed = self.clock_changed.notified();
+            let wait = Duration::from_micros(due.saturating_sub(now).max(1));
+            if madsim::time::timeout(wait, changed).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Changes `node`'s clock now and records nothing (the fault injector
     /// records the fault). Wakes the node's expiry task so it re-plans.
     pub fn change_clock(&self, node: NodeRef, change: ClockChange) {
         let t = self.now_us();
@@ -168,75 +205,215 @@ impl World {
         if let Some(w) = waker {
             w.notify_one();
         }
+        self.clock_changed.notify_waiters();
     }
 
-    /// Appends an event stamped with the true time and `node`'s clocks,
-    /// then fires the faults it triggers.
-    pub fn record(self: &Arc<Self>, node: Option<NodeRef>, kind: EventKind) {
+    // --- the history ----------------------------------------------------
+
+    /// Appends an event stamped with the true time and `node`'s clocks.
+    /// Returns how many faults it triggered; they wait for the run loop
+    /// ([`World::take_fired`]).
+    pub fn record(&self, node: Option<NodeRef>, kind: EventKind) -> usize {
         let t_us = self.now_us();
-        let fired = {
+        let mut st = self.state();
+        if st.closed {
+            return 0;
+        }
+        let (mono_ms, wall_ms) = match node.and_then(|n| st.clocks.get(&n)) {
+            Some(c) => (Some(c.mono_ms(t_us)), Some(c.wall_ms(t_us))),
+            None => (None, None),
+        };
+        if changes_reachability(&kind) {
+            if let Some(w) = &st.sentinel_wake {
+                w.notify_one();
+            }
+        }
+        let fired = st.triggers.observe(&kind);
+        st.history.push(Event {
+            t_us,
+            node,
+            mono_ms,
+            wall_ms,
+            kind,
+        });
+        let n = fired.len();
+        if n > 0 {
+            st.fired.extend(fired);
+            self.fired_wake.notify_one();
+        }
+        n
+    }
+
+    /// Records `key-changed` when node `idx`'s copy of `key` (its `owner`
+    /// and absolute `expires_ms`) is not what the history last said. A
+    /// copy that disappears after its recorded expiry passed on the node's
+    /// clock is recorded as expired, whatever command found it gone.
+    pub fn key_state(
+        &self,
+        idx: usize,
+        key: &str,
+        owner: Option<&[u8]>,
+        expires_ms: Option<i64>,
+        cause: KeyCause,
+    ) {
+        let me = NodeRef::Redis(idx);
+        let t = self.now_us();
+        let cause = {
             let mut st = self.state();
-            if st.closed {
+            let wall = st.clocks[&me].wall_ms(t);
+            let last = st.keys.entry(idx).or_default().get(key);
+            let same = match last {
+                Some((o, e)) => o.as_deref() == owner && *e == expires_ms,
+                None => owner.is_none(),
+            };
+            if same {
                 return;
             }
-            let (mono_ms, wall_ms) = match node.and_then(|n| st.clocks.get(&n)) {
-                Some(c) => (Some(c.mono_ms(t_us)), Some(c.wall_ms(t_us))),
-                None => (None, None),
-            };
-            let trigger = trigger_of(&kind);
-            if changes_reachability(&kind) {
-                if let Some(w) = &st.sentinel_wake {
-                    w.notify_one();
-                }
-            }
-            st.history.push(Event {
-                t_us,
-                node,
-                mono_ms,
-                wall_ms,
-                kind,
-            });
-            match trigger {
-                Some(tr) => self.count_trigger(&mut st, tr),
-                None => Vec::new(),
+            let lapsed = owner.is_none()
+                && last.is_some_and(|(o, e)| o.is_some() && e.is_some_and(|e| e < wall));
+            let state = (owner.map(<[u8]>::to_vec), expires_ms);
+            st.keys
+                .get_mut(&idx)
+                .expect("inserted above")
+                .insert(key.to_string(), state);
+            match cause {
+                KeyCause::Command | KeyCause::Replication if lapsed => KeyCause::Expiry,
+                c => c,
             }
         };
-        for (spec, trigger, delay_ms) in fired {
-            crate::world::fault::schedule(
-                self,
-                spec,
-                Some(trigger),
-                Duration::from_millis(delay_ms),
-            );
-        }
+        self.record(
+            Some(me),
+            EventKind::KeyChanged {
+                node: idx,
+                key: key.to_string(),
+                owner: owner.map(|o| String::from_utf8_lossy(o).into_owned()),
+                expires_ms,
+                cause,
+            },
+        );
     }
 
-    fn count_trigger(&self, st: &mut State, trigger: Trigger) -> Vec<(FaultSpec, Trigger, u64)> {
-        let count = match st.trigger_counts.iter_mut().find(|(t, _)| *t == trigger) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                st.trigger_counts.push((trigger, 1));
-                1
-            }
-        };
-        self.scenario
-            .faults
-            .iter()
-            .filter_map(|spec| match spec.when {
-                When::On {
-                    trigger: t,
-                    nth,
-                    delay_ms,
-                } if t == trigger && nth == count => Some((spec.clone(), trigger, delay_ms)),
-                _ => None,
-            })
-            .collect()
+    /// The faults triggered since the last call, in order.
+    pub fn take_fired(&self) -> Vec<Fired> {
+        std::mem::take(&mut self.state().fired)
     }
 
-    /// Marks a client's cycle done; wakes the run when every client is.
+    /// Resolves when an event has triggered faults.
+    pub async fn fired(&self) {
+        self.fired_wake.notified().await
+    }
+
+    /// A copy of the history so far (tests and tools; a run takes its
+    /// history with [`World::close`]).
+    pub fn events(&self) -> Vec<Event> {
+        self.state().history.clone()
+    }
+
+    /// Takes the history out at the end of a run; later events are dropped.
+    pub fn close(&self) -> Vec<Event> {
+        let mut st = self.state();
+        st.closed = true;
+        std::mem::take(&mut st.history)
+    }
+
+    // --- nodes ----------------------------------------------------------
+
+    /// Records that `node`'s process started; whether it had before.
+    pub fn boot(&self, node: NodeRef) -> bool {
+        let restart = !self.state().booted.insert(node);
+        self.record(Some(node), EventKind::NodeUp { node, restart });
+        restart
+    }
+
+    pub fn set_node_id(&self, node: NodeRef, id: NodeId) {
+        self.state().ids.insert(node, id);
+    }
+
+    /// The madsim id of a node.
+    pub fn node_id(&self, node: NodeRef) -> NodeId {
+        self.state().ids[&node]
+    }
+
+    /// Every node's madsim id, in node order.
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.state().ids.values().copied().collect()
+    }
+
+    /// Reads or changes liveness and links. Changes wake the sentinel
+    /// through the events the caller records.
+    pub fn liveness<R>(&self, f: impl FnOnce(&mut Liveness) -> R) -> R {
+        f(&mut self.state().liveness)
+    }
+
+    pub fn set_nemesis(&self, h: NodeHandle) {
+        self.state().nemesis = Some(h);
+    }
+
+    /// The node that runs fault timers.
+    pub fn nemesis(&self) -> NodeHandle {
+        self.state()
+            .nemesis
+            .clone()
+            .expect("the nemesis node exists")
+    }
+
+    pub fn take_nemesis(&self) -> Option<NodeHandle> {
+        self.state().nemesis.take()
+    }
+
+    pub fn set_sentinel_wake(&self, wake: Arc<Notify>) {
+        self.state().sentinel_wake = Some(wake);
+    }
+
+    pub fn set_expiry_waker(&self, idx: usize, waker: Arc<Notify>) {
+        self.state().expiry_wakers.insert(idx, waker);
+    }
+
+    /// Reads or changes node `idx`'s disk.
+    pub fn disk<R>(&self, idx: usize, f: impl FnOnce(&mut Disk) -> R) -> R {
+        f(&mut self.state().disks[idx])
+    }
+
+    /// Reads or changes the replication topology.
+    pub fn topo<R>(&self, f: impl FnOnce(&mut Topo) -> R) -> R {
+        f(&mut self.state().topo)
+    }
+
+    /// Reads the topology and liveness together (the sentinel's view).
+    pub fn topo_and_liveness<R>(&self, f: impl FnOnce(&mut Topo, &Liveness) -> R) -> R {
+        let mut st = self.state();
+        let st = &mut *st;
+        f(&mut st.topo, &st.liveness)
+    }
+
+    // --- clients and the resource ---------------------------------------
+
+    /// A fresh request id.
+    pub fn next_id(&self) -> u64 {
+        let mut st = self.state();
+        st.next_id += 1;
+        st.next_id
+    }
+
+    /// A fresh session number (sessions are numbered in grant order).
+    pub fn next_session(&self) -> u64 {
+        let mut st = self.state();
+        st.next_session += 1;
+        st.next_session
+    }
+
+    /// The resource applies one operation.
+    pub fn resource_apply(&self, op: ResourceOp, session: u64, token: Option<i64>) -> WriteOutcome {
+        let fencing = self.scenario.lock.fencing;
+        self.state().resource.apply(op, session, token, fencing)
+    }
+
+    /// Cycles `client` has completed.
+    pub fn progress(&self, client: usize) -> u32 {
+        self.state().progress[client]
+    }
+
+    /// Counts one completed cycle of `client`.
     pub fn cycle_done(&self, client: usize) -> u32 {
         let mut st = self.state();
         st.progress[client] += 1;
@@ -255,16 +432,14 @@ impl World {
         }
     }
 
-    /// The madsim id of a node.
-    pub fn node_id(&self, node: NodeRef) -> NodeId {
-        self.state().ids[&node]
+    /// How many clients finished.
+    pub fn clients_done(&self) -> usize {
+        self.state().done.len()
     }
 
-    /// Takes the history out at the end of a run; later events are dropped.
-    pub fn close(&self) -> Vec<Event> {
-        let mut st = self.state();
-        st.closed = true;
-        std::mem::take(&mut st.history)
+    /// Resolves when every client finished.
+    pub async fn all_done(&self) {
+        self.all_done.notified().await
     }
 }
 
@@ -278,15 +453,4 @@ fn changes_reachability(kind: &EventKind) -> bool {
             | EventKind::NodeDown { .. }
             | EventKind::HealAll
     )
-}
-
-/// The trigger an event fires, if any.
-fn trigger_of(kind: &EventKind) -> Option<Trigger> {
-    match *kind {
-        EventKind::AcquireOk { client, .. } => Some(Trigger::Acquired { client }),
-        EventKind::Granted { node, client } => Some(Trigger::Granted { node, client }),
-        EventKind::ReleaseInvoke { client } => Some(Trigger::Released { client }),
-        EventKind::Extended { client, .. } => Some(Trigger::Renewed { client }),
-        _ => None,
-    }
 }

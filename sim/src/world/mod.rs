@@ -10,5 +10,7 @@ pub mod net;
 pub mod resource;
 pub mod run;
 pub mod server;
+pub mod status;
+pub mod topo;
 
 pub use run::{run, Outcome, Stats};

@@ -4,7 +4,7 @@
 //! next to its explicit replay files). [`draw`] turns the rates into an
 //! explicit list of `at_ms` faults before the run starts, with ChaCha8
 //! seeded from (scenario seed, run seed); [`effective`] appends that list to
-//! the scenario's own faults and zeroes the rates. [`crate::world::run::run`] runs
+//! the scenario's own faults and zeroes the rates. `world::run::run` runs
 //! the effective scenario, so a random run *is* an explicit one: written
 //! with [`Scenario::to_toml`] and replayed at the same seed it gives the same
 //! history, byte for byte.

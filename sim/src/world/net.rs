@@ -8,13 +8,13 @@
 //! scenario's `[network]` table through madsim's `Config`; partitions are
 //! madsim link clogs.
 
-use locksim_models::{Argv, Reply};
+use locksim_models::{Argv, Grant, Reply};
 use madsim::net::Endpoint;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::history::WriteOutcome;
 use crate::model::NodeRef;
+use crate::model::{ResourceOp, WriteOutcome};
 
 /// The port every Redis node listens on.
 pub const REDIS_PORT: u16 = 6379;
@@ -42,19 +42,12 @@ pub fn addr_of(node: NodeRef) -> SocketAddr {
     SocketAddr::new(ip_of(node), port)
 }
 
-/// What a client asks the resource to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResourceOp {
-    Begin,
-    Write,
-    End,
-}
-
 /// A request's body.
 #[derive(Clone, Debug)]
 pub enum Body {
-    /// A Redis command.
-    Redis(Argv),
+    /// A Redis command; `grant` when it is an acquire command, with the
+    /// rule by which its reply means the node granted the lock.
+    Redis { argv: Argv, grant: Option<Grant> },
     /// A resource operation of `session`, carrying the fencing token if any.
     Resource {
         op: ResourceOp,

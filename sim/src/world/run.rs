@@ -18,7 +18,8 @@
 //! keeps what was drawn and [`Outcome::effective`] rebuilds that explicit
 //! scenario, which replays to the same history at the same seed.
 
-use super::{client, fault, nemesis, resource, server};
+use super::server::{self, sentinel};
+use super::{client, fault, nemesis, resource};
 use crate::history::{EventKind, History};
 use crate::model::clock::Clock;
 use crate::model::{FaultSpec, NodeRef, Scenario, Verdict, When};
@@ -135,20 +136,20 @@ fn run_explicit(scenario: &Scenario, seed: u64, schedule: Vec<FaultSpec>) -> Out
             );
         }
         start_nodes(&world);
-        crate::world::server::sentinel::start(&world);
+        sentinel::start(&world);
         schedule_faults(&world);
-        let limit = Duration::from_millis(world.scenario.duration_ms);
-        let _ = madsim::time::timeout(limit, world.all_done.notified()).await;
-        let clients_done = world.state().done.len();
+        inject_triggered(&world);
+        let limit = Duration::from_millis(world.scenario().duration_ms);
+        let _ = madsim::time::timeout(limit, world.all_done()).await;
+        let clients_done = world.clients_done();
         world.record(None, EventKind::End { clients_done });
         let events = world.close();
         let messages = NetSim::current().stat().msg_count;
         let handle = Handle::current();
-        let ids: Vec<_> = world.state().ids.values().copied().collect();
-        for id in ids {
+        for id in world.node_ids() {
             handle.kill(id);
         }
-        if let Some(n) = world.state().nemesis.take() {
+        if let Some(n) = world.take_nemesis() {
             handle.kill(n.id());
         }
         madsim::time::sleep(Duration::from_millis(1)).await;
@@ -177,8 +178,8 @@ fn start_nodes(world: &Arc<World>) {
         .name("nemesis")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 9, 1)))
         .build();
-    world.state().nemesis = Some(nemesis);
-    for node in world.scenario.node_refs() {
+    world.set_nemesis(nemesis);
+    for node in world.scenario().node_refs() {
         let w = world.clone();
         let builder = handle.create_node().name(node.to_string()).ip(ip_of(node));
         let h = match node {
@@ -192,12 +193,28 @@ fn start_nodes(world: &Arc<World>) {
                 .init(move || resource::resource_process(w.clone()))
                 .build(),
         };
-        world.state().ids.insert(node, h.id());
+        world.set_node_id(node, h.id());
     }
 }
 
+/// The run loop's side of triggers: the world queues the faults an event
+/// triggered; this task, on the never-faulted nemesis node, injects them
+/// (after their `delay_ms`) in the order they fired.
+fn inject_triggered(world: &Arc<World>) {
+    let w = world.clone();
+    world.nemesis().spawn(async move {
+        loop {
+            w.fired().await;
+            for f in w.take_fired() {
+                let delay = Duration::from_millis(f.delay_ms);
+                fault::schedule(&w, f.spec, Some(f.trigger), delay);
+            }
+        }
+    });
+}
+
 fn schedule_faults(world: &Arc<World>) {
-    for spec in &world.scenario.faults {
+    for spec in &world.scenario().faults {
         if let When::At { at_ms } = spec.when {
             fault::schedule(
                 world,
@@ -210,7 +227,7 @@ fn schedule_faults(world: &Arc<World>) {
     let w = world.clone();
     fault::run_later(
         world,
-        Duration::from_millis(world.scenario.heal_ms()),
+        Duration::from_millis(world.scenario().heal_ms()),
         move || fault::heal_all(&w),
     );
 }

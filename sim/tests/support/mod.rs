@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use locksim::history::{Event, EventKind};
+use locksim::history::{DiskOp, Event, EventKind};
 use locksim::model::clock::Clock;
 use locksim::model::{Fault, NodeRef, Persistence, Scenario, Span, Topology, Verdict};
 use locksim::world::core::World;
@@ -46,7 +46,10 @@ impl Sim {
         let req = Request {
             id: self.world.next_id(),
             client: 0,
-            body: Body::Redis(args.iter().map(|a| a.as_bytes().to_vec()).collect()),
+            body: Body::Redis {
+                argv: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+                grant: None,
+            },
         };
         match call(
             &self.ep,
@@ -93,24 +96,25 @@ impl Sim {
 
     /// The master the client sees (sentinel topology).
     pub fn master(&self) -> usize {
-        self.world.state().repl.client_master[0]
+        self.world.topo(|t| t.client_master[0])
     }
 
     /// A copy of the history so far.
     pub fn history(&self) -> Vec<Event> {
-        self.world.state().history.clone()
+        self.world.events()
     }
 
-    /// The `detail` of every `Disk` event of kind `what` on `node`.
-    pub fn disk_events(&self, node: usize, what: &str) -> Vec<(u64, String)> {
+    /// Every `Disk` event of kind `what` (`load`, `fsync`, `snapshot`,
+    /// `lost`, `resync-stored`) on `node`.
+    pub fn disk_events(&self, node: usize, what: &str) -> Vec<(u64, DiskOp)> {
         self.history()
             .into_iter()
             .filter_map(|e| match e.kind {
-                EventKind::Disk {
-                    node: n,
-                    what: w,
-                    detail,
-                } if n == node && w == what => Some((e.t_us, detail)),
+                EventKind::Disk { node: n, op }
+                    if n == node && serde_json::to_value(&op).unwrap()["op"] == what =>
+                {
+                    Some((e.t_us, op))
+                }
                 _ => None,
             })
             .collect()
@@ -141,8 +145,8 @@ where
             .name("nemesis")
             .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 9, 1)))
             .build();
-        world.state().nemesis = Some(nemesis);
-        for i in 0..world.scenario.redis.nodes {
+        world.set_nemesis(nemesis);
+        for i in 0..world.scenario().redis.nodes {
             let w = world.clone();
             let h = handle
                 .create_node()
@@ -150,7 +154,7 @@ where
                 .ip(ip_of(NodeRef::Redis(i)))
                 .init(move || node::redis_process(w.clone(), i))
                 .build();
-            world.state().ids.insert(NodeRef::Redis(i), h.id());
+            world.set_node_id(NodeRef::Redis(i), h.id());
         }
         let me = NodeRef::Client(0);
         let done = Arc::new(Notify::new());
@@ -173,14 +177,13 @@ where
                 }
             })
             .build();
-        world.state().ids.insert(me, client.id());
+        world.set_node_id(me, client.id());
         sentinel::start(&world);
         done.notified().await;
-        let ids: Vec<_> = world.state().ids.values().copied().collect();
-        for id in ids {
+        for id in world.node_ids() {
             handle.kill(id);
         }
-        if let Some(n) = world.state().nemesis.take() {
+        if let Some(n) = world.take_nemesis() {
             handle.kill(n.id());
         }
         madsim::time::sleep(Duration::from_millis(1)).await;

@@ -9,7 +9,7 @@
 use super::layout::{LaneBox, Layout, X0, X1};
 use super::model::{ClientLane, HoldEnd, Model, NodeMarks, RedisLane, ResourceLane, Span};
 use super::palette::{self, GREY, INK, JUMP, PARTITION, RESTART};
-use crate::history::WriteOutcome;
+use crate::model::WriteOutcome;
 use crate::oracle::WindowEnd;
 use crate::report::canvas::{text_w, Canvas, Font, Hatch, Paint};
 use crate::report::describe;

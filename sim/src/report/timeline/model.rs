@@ -4,7 +4,9 @@
 //! looks at events.
 
 use super::holders::Holders;
-use crate::history::{Event, EventKind, WriteOutcome};
+pub use super::holders::{Hold, HoldEnd};
+use crate::history::{DiskOp, Event, EventKind, KeyCause, LoadSource};
+use crate::model::WriteOutcome;
 use crate::model::{Fault, NodeRef, Persistence, Scenario, Topology, Trigger};
 use crate::oracle::{rebuild_clocks, Violation, WindowEnd};
 use crate::report::describe;
@@ -73,27 +75,6 @@ pub struct ClientLane {
     pub leases: Vec<Lease>,
     pub sessions: Vec<Session>,
     pub marks: NodeMarks,
-}
-
-/// Why a node stopped holding the key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HoldEnd {
-    Deleted,
-    Expired,
-    Crashed,
-    Replaced,
-    RunEnded,
-}
-
-/// A node holding the lock key for a client.
-#[derive(Clone, Copy, Debug)]
-pub struct Hold {
-    pub client: usize,
-    pub from_us: u64,
-    pub to_us: u64,
-    pub end: HoldEnd,
-    /// A replica's copy of its master's key.
-    pub replica: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -225,12 +206,10 @@ pub fn build(scenario: &Scenario, outcome: &Outcome) -> Model {
         faults: Vec::new(),
         violations: Vec::new(),
     };
-    let scripts = describe::Scripts::new(scenario);
     let mut holders = Holders::new(
         &scenario.lock.key,
-        &scripts,
-        scenario.lock.ttl_ms,
         scenario.redis.nodes,
+        |n| initial_role(scenario, n) == "replica",
         &clocks,
     );
     let mut opens = Opens {
@@ -381,15 +360,36 @@ fn feed(m: &mut Model, o: &mut Opens, e: &Event) {
                 }
             }
         }
-        EventKind::Disk { node, what, detail } if what == "load" => {
+        EventKind::Disk {
+            node,
+            op: DiskOp::Load {
+                source, dropped, ..
+            },
+        } => {
             if let Some(l) = m.redis.get_mut(*node) {
                 if let Some((_, text)) = l.marks.restarts.last_mut() {
-                    *text = restart_summary(detail, &o.key);
+                    *text = restart_summary(source, dropped, &o.key);
+                }
+            }
+        }
+        EventKind::KeyChanged {
+            node,
+            key,
+            owner: Some(_),
+            cause: KeyCause::Load,
+            ..
+        } if *key == o.key => {
+            if let Some(l) = m.redis.get_mut(*node) {
+                if let Some((_, text)) = l.marks.restarts.last_mut() {
+                    if let Some(source) = text.strip_suffix(&format!(" had no {key}")) {
+                        *text = format!("{source} loaded {key}");
+                    }
                 }
             }
         }
         EventKind::Role { node, role } => {
-            let same = o.roles.get(node) == Some(role);
+            let role = role.to_string();
+            let same = o.roles.get(node) == Some(&role);
             o.roles.insert(*node, role.clone());
             if let Some(l) = m.redis.get_mut(*node) {
                 let failover_now = l.roles.last().is_some_and(|(at, _)| *at == t);
@@ -412,20 +412,17 @@ fn feed(m: &mut Model, o: &mut Opens, e: &Event) {
     }
 }
 
-/// A restart's label from its load event's detail.
-fn restart_summary(detail: &str, key: &str) -> String {
-    let source = detail
-        .split([' ', ',', ':'])
-        .next()
-        .filter(|w| !w.is_empty())
-        .unwrap_or("disk");
-    let dropped = detail
-        .split_once("dropped")
-        .is_some_and(|(_, d)| d.contains(key));
-    match super::holders::loaded_key(detail, key) {
-        Some(_) => format!("restart: {source} loaded {key}"),
-        None if dropped => format!("restart: {source} copy of {key} had expired"),
-        None => format!("restart: {source} had no {key}"),
+/// A restart's label from its load event: `restart: aof had no lock`
+/// until a `key-changed` (cause load) says the key came back.
+fn restart_summary(source: &LoadSource, dropped: &[String], key: &str) -> String {
+    let source = match source {
+        LoadSource::Rdb { .. } => "rdb",
+        LoadSource::Aof { .. } => "aof",
+    };
+    if dropped.iter().any(|d| d == key) {
+        format!("restart: {source} copy of {key} had expired")
+    } else {
+        format!("restart: {source} had no {key}")
     }
 }
 

@@ -3,10 +3,10 @@
 //! the RDB saver, and what a crash leaves on the disk. The disk itself (what
 //! survives a crash) is [`crate::redis::disk`].
 
-use super::Server;
-use crate::history::EventKind;
+use super::core::Core;
+use crate::history::{DiskOp, EventKind};
 use crate::model::{NodeRef, Persistence};
-use crate::redis::disk::{plural, Dump, Snapshot};
+use crate::redis::disk::{Dump, Snapshot};
 use crate::redis::RedisNode;
 use crate::world::core::World;
 use locksim_models::Argv;
@@ -48,20 +48,19 @@ impl Persister {
 /// empty.
 pub fn boot(world: &Arc<World>, idx: usize) -> RedisNode {
     let me = NodeRef::Redis(idx);
-    let mode = world.scenario.redis.persistence;
+    let mode = world.scenario().redis.persistence;
     if mode == Persistence::None {
         return RedisNode::new();
     }
     let now = world.wall_ms(me);
-    let loaded = world.state().disks[idx].load(mode, now);
+    let loaded = world.disk(idx, |d| d.load(mode, now));
     match loaded {
         Some(l) => {
             world.record(
                 Some(me),
                 EventKind::Disk {
                     node: idx,
-                    what: "load".into(),
-                    detail: l.detail,
+                    op: l.op,
                 },
             );
             l.node
@@ -72,20 +71,17 @@ pub fn boot(world: &Arc<World>, idx: usize) -> RedisNode {
 
 /// Spawns the persistence timers the mode needs (none for `none` and
 /// `aof-always`).
-pub fn start(srv: &Rc<Server>) {
-    match srv.persist.mode {
+pub fn start(srv: &Rc<Core>, persist: &Rc<Persister>) {
+    match persist.mode {
         Persistence::AofEverysec => {
-            madsim::task::spawn_local(fsync_every_second(srv.clone()));
-            let pending = {
-                let st = srv.world.state();
-                st.disks[srv.idx].synced() < st.disks[srv.idx].written()
-            };
+            madsim::task::spawn_local(fsync_every_second(srv.clone(), persist.clone()));
+            let pending = srv.world.disk(srv.idx, |d| d.synced() < d.written());
             if pending {
-                srv.persist.fsync_wake.notify_one();
+                persist.fsync_wake.notify_one();
             }
         }
         Persistence::Rdb => {
-            madsim::task::spawn_local(rdb_saver(srv.clone()));
+            madsim::task::spawn_local(rdb_saver(srv.clone(), persist.clone()));
         }
         Persistence::None | Persistence::AofAlways => {}
     }
@@ -94,96 +90,79 @@ pub fn start(srv: &Rc<Server>) {
 /// Persists the effects of one write (client command, active expiry or
 /// the master's stream): AOF append (and fsync for `always`) before the
 /// reply, or a dirty mark for the RDB saver.
-pub fn write(srv: &Server, effects: &[Argv]) {
+pub fn write(srv: &Core, persist: &Persister, effects: &[Argv]) {
     if effects.is_empty() {
         return;
     }
-    match srv.persist.mode {
+    match persist.mode {
         Persistence::None => {}
         Persistence::Rdb => {
-            let p = &srv.persist;
+            let p = persist;
             p.dirty.set(p.dirty.get() + effects.len() as u64);
             p.rdb_wake.notify_one();
         }
         mode => {
-            let pending = srv.world.state().disks[srv.idx].write(mode, effects);
+            let pending = srv.world.disk(srv.idx, |d| d.write(mode, effects));
             if pending {
-                srv.persist.fsync_wake.notify_one();
+                persist.fsync_wake.notify_one();
             }
         }
     }
 }
 
 /// Marks the keyspace changed by a full resync (the disk was rewritten).
-pub fn resynced(srv: &Server, entries: Dump) {
-    let mode = srv.persist.mode;
+pub fn resynced(srv: &Core, persist: &Persister, entries: Dump) {
+    let mode = persist.mode;
     if mode == Persistence::None {
         return;
     }
     let me = NodeRef::Redis(srv.idx);
     let wall_ms = srv.world.wall_ms(me);
-    let n = entries.len();
-    srv.world.state().disks[srv.idx].resync(mode, Snapshot { entries, wall_ms });
-    srv.persist.dirty.set(0);
-    srv.persist.lastsave_mono.set(srv.world.mono_ms(me));
-    srv.world.record(
-        Some(me),
-        EventKind::Disk {
-            node: srv.idx,
-            what: "snapshot".into(),
-            detail: format!("full resync stored: {n} key{}", plural(n)),
-        },
-    );
+    let keys = entries.len();
+    srv.world
+        .disk(srv.idx, |d| d.resync(mode, Snapshot { entries, wall_ms }));
+    persist.dirty.set(0);
+    persist.lastsave_mono.set(srv.world.mono_ms(me));
+    let op = DiskOp::ResyncStored { keys };
+    srv.world
+        .record(Some(me), EventKind::Disk { node: srv.idx, op });
 }
 
 /// Sleeps until the node's monotonic clock reads `mono_ms`.
-async fn sleep_until_mono(srv: &Server, mono_ms: u64) {
+async fn sleep_until_mono(srv: &Core, mono_ms: u64) {
     let me = NodeRef::Redis(srv.idx);
     let now_us = srv.world.now_us();
-    let due_us = srv.world.state().clocks[&me].true_us_when_mono(mono_ms, now_us);
+    let due_us = srv.world.true_us_when_mono(me, mono_ms);
     madsim::time::sleep(Duration::from_micros(due_us.saturating_sub(now_us).max(1))).await;
 }
 
 /// `appendfsync everysec`: when something is unsynced, fsync at the next
 /// whole second of node time.
-async fn fsync_every_second(srv: Rc<Server>) {
+async fn fsync_every_second(srv: Rc<Core>, persist: Rc<Persister>) {
     let me = NodeRef::Redis(srv.idx);
     loop {
-        let pending = {
-            let st = srv.world.state();
-            let d = &st.disks[srv.idx];
-            d.synced() < d.written()
-        };
+        let pending = srv.world.disk(srv.idx, |d| d.synced() < d.written());
         if !pending {
-            srv.persist.fsync_wake.notified().await;
+            persist.fsync_wake.notified().await;
             continue;
         }
         let now = srv.world.mono_ms(me);
         sleep_until_mono(&srv, (now / FSYNC_MS + 1) * FSYNC_MS).await;
-        let (n, total) = {
-            let mut st = srv.world.state();
-            let d = &mut st.disks[srv.idx];
-            (d.fsync(), d.synced())
-        };
-        if n > 0 {
-            srv.world.record(
-                Some(me),
-                EventKind::Disk {
-                    node: srv.idx,
-                    what: "fsync".into(),
-                    detail: format!("aof: {n} op{} made durable, {total} synced", plural(n)),
-                },
-            );
+        let (ops, synced) = srv.world.disk(srv.idx, |d| (d.fsync(), d.synced()));
+        if ops > 0 {
+            let op = DiskOp::Fsync { ops, synced };
+            srv.world
+                .record(Some(me), EventKind::Disk { node: srv.idx, op });
         }
     }
 }
 
 /// `save <rdb_save_every_ms> 1`: once the keyspace changed, snapshot at the
 /// first cron tick at least `rdb_save_every_ms` after the last save.
-async fn rdb_saver(srv: Rc<Server>) {
+async fn rdb_saver(srv: Rc<Core>, persist: Rc<Persister>) {
     let me = NodeRef::Redis(srv.idx);
-    let every = srv.world.scenario.redis.rdb_save_every_ms;
-    let p = &srv.persist;
+    let every = srv.world.scenario().redis.rdb_save_every_ms;
+    let p = &persist;
     loop {
         if p.dirty.get() == 0 {
             p.rdb_wake.notified().await;
@@ -198,40 +177,26 @@ async fn rdb_saver(srv: Rc<Server>) {
         }
         let wall_ms = srv.world.wall_ms(me);
         let entries = srv.node.borrow().dump();
-        let n = entries.len();
+        let keys = entries.len();
         let changes = p.dirty.replace(0);
         p.lastsave_mono.set(now);
-        srv.world.state().disks[srv.idx].save_rdb(Snapshot { entries, wall_ms });
-        srv.world.record(
-            Some(me),
-            EventKind::Disk {
-                node: srv.idx,
-                what: "snapshot".into(),
-                detail: format!(
-                    "rdb: {n} key{} after {changes} change{}",
-                    plural(n),
-                    plural(changes as usize)
-                ),
-            },
-        );
+        srv.world
+            .disk(srv.idx, |d| d.save_rdb(Snapshot { entries, wall_ms }));
+        let op = DiskOp::Snapshot { keys, changes };
+        srv.world
+            .record(Some(me), EventKind::Disk { node: srv.idx, op });
     }
 }
 
 /// What a crash does to `redis-<idx>`'s disk (called by the fault module
 /// once the process is dead).
 pub fn crash(world: &Arc<World>, idx: usize, power_loss: bool) {
-    if world.scenario.redis.persistence == Persistence::None {
+    if world.scenario().redis.persistence == Persistence::None {
         return;
     }
-    let lost = world.state().disks[idx].crash(power_loss);
-    if lost > 0 {
-        world.record(
-            Some(NodeRef::Redis(idx)),
-            EventKind::Disk {
-                node: idx,
-                what: "lost".into(),
-                detail: format!("power loss: {lost} unsynced aof op{} dropped", plural(lost)),
-            },
-        );
+    let ops = world.disk(idx, |d| d.crash(power_loss));
+    if ops > 0 {
+        let op = DiskOp::Lost { ops };
+        world.record(Some(NodeRef::Redis(idx)), EventKind::Disk { node: idx, op });
     }
 }

@@ -34,14 +34,16 @@
 //!   every second and when `WAIT` asks with `GETACK`): so `WAIT` sees an
 //!   acknowledgement one network hop after the replica applied.
 
+use super::core::Core;
 use super::persist;
-use crate::history::EventKind;
+use super::persist::Persister;
+use crate::history::{EventKind, KeyCause};
 use crate::model::NodeRef;
 use crate::redis::disk::Dump;
+use crate::redis::{RedisNode, Role};
 use crate::world::core::World;
 use crate::world::net::ip_of;
-use crate::world::server::sentinel::Conf;
-use crate::world::server::Server;
+use crate::world::topo::Conf;
 use locksim_models::Argv;
 use madsim::net::Endpoint;
 use rand::Rng;
@@ -123,6 +125,8 @@ enum Side {
 
 /// The replication state of one server process (dies with it).
 pub struct Repl {
+    core: Rc<Core>,
+    persist: Rc<Persister>,
     ep: Endpoint,
     side: RefCell<Side>,
     /// Wakes the retransmission timer.
@@ -147,8 +151,9 @@ fn resp_len(argv: &Argv) -> u64 {
 
 /// Binds the replication port and starts the process's replication tasks,
 /// in the role the world says this node has. `None` outside `sentinel`.
-pub async fn boot(world: &Arc<World>, idx: usize) -> Option<Repl> {
-    if world.scenario.redis.topology != crate::model::Topology::Sentinel {
+pub async fn boot(core: &Rc<Core>, persist: &Rc<Persister>) -> Option<Rc<Repl>> {
+    let (world, idx) = (&core.world, core.idx);
+    if world.scenario().redis.topology != crate::model::Topology::Sentinel {
         return None;
     }
     let ep = Endpoint::bind(repl_addr(idx))
@@ -159,47 +164,37 @@ pub async fn boot(world: &Arc<World>, idx: usize) -> Option<Repl> {
         link: None,
         early: BTreeMap::new(),
     });
-    Some(Repl {
+    Some(Rc::new(Repl {
+        core: core.clone(),
+        persist: persist.clone(),
         ep,
         side: RefCell::new(side),
         resend_wake: Notify::new(),
         acked: Notify::new(),
-    })
+    }))
 }
 
 /// Spawns the replication tasks of a process that has a [`Repl`].
-pub fn start(srv: &Rc<Server>) {
-    if srv.repl.is_none() {
-        return;
-    }
+pub fn start(srv: &Rc<Repl>) {
     reconcile(srv);
     madsim::task::spawn_local(receiver(srv.clone()));
     madsim::task::spawn_local(control(srv.clone()));
     madsim::task::spawn_local(resender(srv.clone()));
 }
 
-fn repl(srv: &Server) -> &Repl {
-    srv.repl
-        .as_ref()
-        .expect("replication runs in sentinel topology")
-}
-
 /// Sends `msg` to `to`'s replication port after `delay` of true time.
-fn post(srv: &Rc<Server>, to: usize, delay: Duration, msg: Msg) {
+fn post(srv: &Rc<Repl>, to: usize, delay: Duration, msg: Msg) {
     let s = srv.clone();
     madsim::task::spawn_local(async move {
         if !delay.is_zero() {
             madsim::time::sleep(delay).await;
         }
-        let _ = repl(&s)
-            .ep
-            .send_to_raw(repl_addr(to), 0, Box::new(msg))
-            .await;
+        let _ = s.ep.send_to_raw(repl_addr(to), 0, Box::new(msg)).await;
     });
 }
 
 fn draw_lag(world: &World) -> Duration {
-    let lag = world.scenario.redis.replication_lag_ms;
+    let lag = world.scenario().redis.replication_lag_ms;
     let ms = if lag.hi > lag.lo {
         madsim::rand::thread_rng().gen_range(lag.lo..=lag.hi)
     } else {
@@ -210,14 +205,14 @@ fn draw_lag(world: &World) -> Duration {
 
 /// How long a master waits for an acknowledgement before resending.
 fn resend_after_us(world: &World) -> u64 {
-    let r = &world.scenario.redis;
-    let n = &world.scenario.network;
+    let r = &world.scenario().redis;
+    let n = &world.scenario().network;
     (r.replication_lag_ms.hi + 2 * (n.latency_ms.hi + 2) + 1000) * 1000
 }
 
 /// Streams one write's effects to every replica (a master only).
-pub fn propagate(srv: &Rc<Server>, client: Option<usize>, effects: &[Argv]) {
-    let Some(r) = &srv.repl else { return };
+pub fn propagate(srv: &Rc<Repl>, client: Option<usize>, effects: &[Argv]) {
+    let r = &srv;
     let mut side = r.side.borrow_mut();
     let Side::Master(m) = &mut *side else { return };
     let start = m.offset;
@@ -230,18 +225,18 @@ pub fn propagate(srv: &Rc<Server>, client: Option<usize>, effects: &[Argv]) {
     if let Some(c) = client {
         m.woff.insert(c, m.offset);
     }
-    let now = srv.world.now_us();
+    let now = srv.core.world.now_us();
     let mut any = false;
     for (&to, peer) in m.peers.iter_mut() {
         peer.sent_end = chunk.end;
         peer.last_send_us = now;
         any = true;
         let msg = Msg::Chunk {
-            master: srv.idx,
+            master: srv.core.idx,
             run: m.run,
             chunk: chunk.clone(),
         };
-        post(srv, to, draw_lag(&srv.world), msg);
+        post(srv, to, draw_lag(&srv.core.world), msg);
     }
     m.backlog.push(chunk);
     drop(side);
@@ -251,21 +246,20 @@ pub fn propagate(srv: &Rc<Server>, client: Option<usize>, effects: &[Argv]) {
 }
 
 /// Makes the process's side match the role the world gives it.
-fn reconcile(srv: &Rc<Server>) {
-    let r = repl(srv);
-    let conf = srv.world.state().repl.conf[srv.idx];
+fn reconcile(srv: &Rc<Repl>) {
+    let r = &srv;
+    let conf = srv.core.world.topo(|t| t.conf[srv.core.idx]);
     let mut side = r.side.borrow_mut();
     match (conf, &mut *side) {
         (Conf::Master, Side::Replica(rs)) => {
             // Promotion (or first boot as master): a new run that continues
             // the offset this node had applied.
             let offset = rs.link.map_or(0, |(_, applied)| applied);
-            let run = {
-                let mut st = srv.world.state();
-                st.repl.next_run += 1;
-                st.repl.offsets[srv.idx] = None;
-                st.repl.next_run
-            };
+            let run = srv.core.world.topo(|t| {
+                t.next_run += 1;
+                t.offsets[srv.core.idx] = None;
+                t.next_run
+            });
             *side = Side::Master(MasterSide {
                 run,
                 offset,
@@ -274,8 +268,8 @@ fn reconcile(srv: &Rc<Server>) {
                 woff: BTreeMap::new(),
             });
             drop(side);
-            srv.node.borrow_mut().set_role(crate::redis::Role::Master);
-            srv.wake_expiry();
+            srv.core.node.borrow_mut().set_role(Role::Master);
+            srv.core.wake_expiry();
             add_conf_peers(srv);
         }
         (Conf::Master, Side::Master(_)) => {
@@ -296,25 +290,31 @@ fn reconcile(srv: &Rc<Server>) {
                 early: BTreeMap::new(),
             });
             drop(side);
-            srv.world.state().repl.offsets[srv.idx] = None;
-            srv.node.borrow_mut().set_role(crate::redis::Role::Replica);
-            srv.wake_expiry();
-            post(srv, of, Duration::ZERO, Msg::Sync { replica: srv.idx });
+            srv.core.world.topo(|t| t.offsets[srv.core.idx] = None);
+            srv.core.node.borrow_mut().set_role(Role::Replica);
+            srv.core.wake_expiry();
+            post(
+                srv,
+                of,
+                Duration::ZERO,
+                Msg::Sync {
+                    replica: srv.core.idx,
+                },
+            );
         }
     }
 }
 
 /// A master registers every node configured as its replica and sends it
 /// a full resync.
-fn add_conf_peers(srv: &Rc<Server>) {
-    let mine: Vec<usize> = {
-        let st = srv.world.state();
-        (0..st.repl.conf.len())
-            .filter(|&i| st.repl.conf[i] == Conf::Replica { of: srv.idx })
+fn add_conf_peers(srv: &Rc<Repl>) {
+    let mine: Vec<usize> = srv.core.world.topo(|t| {
+        (0..t.conf.len())
+            .filter(|&i| t.conf[i] == Conf::Replica { of: srv.core.idx })
             .collect()
-    };
+    });
     for i in mine {
-        let known = match &*repl(srv).side.borrow() {
+        let known = match &*srv.side.borrow() {
             Side::Master(m) => m.peers.contains_key(&i),
             Side::Replica(_) => return,
         };
@@ -325,11 +325,11 @@ fn add_conf_peers(srv: &Rc<Server>) {
 }
 
 /// Sends `to` the whole keyspace and (re)registers it.
-fn full_resync(srv: &Rc<Server>, to: usize) {
-    let r = repl(srv);
+fn full_resync(srv: &Rc<Repl>, to: usize) {
+    let r = &srv;
     let mut side = r.side.borrow_mut();
     let Side::Master(m) = &mut *side else { return };
-    let now = srv.world.now_us();
+    let now = srv.core.world.now_us();
     m.peers.insert(
         to,
         Peer {
@@ -340,37 +340,44 @@ fn full_resync(srv: &Rc<Server>, to: usize) {
         },
     );
     let msg = Msg::Full {
-        master: srv.idx,
+        master: srv.core.idx,
         run: m.run,
         offset: m.offset,
-        entries: srv.node.borrow().dump(),
+        entries: srv.core.node.borrow().dump(),
     };
     drop(side);
-    post(srv, to, draw_lag(&srv.world), msg);
+    post(srv, to, draw_lag(&srv.core.world), msg);
     r.resend_wake.notify_one();
 }
 
 /// Waits for role changes from Sentinel; an unlinked replica asks its
 /// master for a sync again whenever the last request should have been
 /// answered (the master's resend delay).
-async fn control(srv: Rc<Server>) {
-    let wake = srv.world.state().repl.control[srv.idx].clone();
+async fn control(srv: Rc<Repl>) {
+    let wake = srv.core.world.topo(|t| t.control[srv.core.idx].clone());
     loop {
-        let unlinked = match &*repl(&srv).side.borrow() {
+        let unlinked = match &*srv.side.borrow() {
             Side::Replica(rs) => (rs.link.is_none()).then_some(rs.master),
             Side::Master(_) => None,
         };
         match unlinked {
             None => wake.notified().await,
             Some(master) => {
-                let wait = Duration::from_micros(resend_after_us(&srv.world));
+                let wait = Duration::from_micros(resend_after_us(&srv.core.world));
                 let timed_out = madsim::time::timeout(wait, wake.notified()).await.is_err();
-                let still = match &*repl(&srv).side.borrow() {
+                let still = match &*srv.side.borrow() {
                     Side::Replica(rs) => rs.link.is_none() && rs.master == master,
                     Side::Master(_) => false,
                 };
                 if timed_out && still {
-                    post(&srv, master, Duration::ZERO, Msg::Sync { replica: srv.idx });
+                    post(
+                        &srv,
+                        master,
+                        Duration::ZERO,
+                        Msg::Sync {
+                            replica: srv.core.idx,
+                        },
+                    );
                 }
             }
         }
@@ -379,9 +386,9 @@ async fn control(srv: Rc<Server>) {
 }
 
 /// Handles replication messages.
-async fn receiver(srv: Rc<Server>) {
+async fn receiver(srv: Rc<Repl>) {
     loop {
-        let Ok((payload, _)) = repl(&srv).ep.recv_from_raw(0).await else {
+        let Ok((payload, _)) = srv.ep.recv_from_raw(0).await else {
             return;
         };
         let Ok(msg) = payload.downcast::<Msg>() else {
@@ -407,24 +414,27 @@ async fn receiver(srv: Rc<Server>) {
 
 /// A replica asks for everything. One asking again while its full resync
 /// is still in flight gets nothing new (the resender covers a loss).
-fn on_sync(srv: &Rc<Server>, replica: usize) {
-    let now = srv.world.now_us();
-    let rto = resend_after_us(&srv.world);
-    let fresh = match &*repl(srv).side.borrow() {
+fn on_sync(srv: &Rc<Repl>, replica: usize) {
+    let now = srv.core.world.now_us();
+    let rto = resend_after_us(&srv.core.world);
+    let fresh = match &*srv.side.borrow() {
         Side::Master(m) => !m
             .peers
             .get(&replica)
             .is_some_and(|p| p.syncing && now < p.last_send_us + rto),
         Side::Replica(_) => false,
     };
-    let mine = srv.world.state().repl.conf[replica] == Conf::Replica { of: srv.idx };
+    let mine = srv
+        .core
+        .world
+        .topo(|t| t.conf[replica] == Conf::Replica { of: srv.core.idx });
     if fresh && mine {
         full_resync(srv, replica);
     }
 }
 
-fn on_ack(srv: &Server, replica: usize, run: u64, offset: u64) {
-    let r = repl(srv);
+fn on_ack(srv: &Repl, replica: usize, run: u64, offset: u64) {
+    let r = &srv;
     let mut side = r.side.borrow_mut();
     let Side::Master(m) = &mut *side else { return };
     if m.run != run {
@@ -438,9 +448,9 @@ fn on_ack(srv: &Server, replica: usize, run: u64, offset: u64) {
     r.acked.notify_waiters();
 }
 
-fn on_full(srv: &Rc<Server>, master: usize, run: u64, offset: u64, entries: Dump) {
-    let r = repl(srv);
-    let me = NodeRef::Redis(srv.idx);
+fn on_full(srv: &Rc<Repl>, master: usize, run: u64, offset: u64, entries: Dump) {
+    let r = &srv;
+    let me = NodeRef::Redis(srv.core.idx);
     {
         let mut side = r.side.borrow_mut();
         let Side::Replica(rs) = &mut *side else {
@@ -457,31 +467,31 @@ fn on_full(srv: &Rc<Server>, master: usize, run: u64, offset: u64, entries: Dump
         rs.link = Some((run, offset));
         rs.early.retain(|&(r, s), _| r == run && s >= offset);
     }
-    let n = entries.len();
-    let mut node = crate::redis::RedisNode::load(entries.clone(), i64::MIN);
-    node.set_role(crate::redis::Role::Replica);
-    *srv.node.borrow_mut() = node;
-    srv.wake_expiry();
-    srv.world.state().repl.offsets[srv.idx] = Some(offset);
-    srv.world.record(
+    let keys = entries.len();
+    let mut node = RedisNode::load(entries.clone(), i64::MIN);
+    node.set_role(Role::Replica);
+    *srv.core.node.borrow_mut() = node;
+    srv.core.wake_expiry();
+    srv.core
+        .world
+        .topo(|t| t.offsets[srv.core.idx] = Some(offset));
+    srv.core.world.record(
         Some(me),
-        EventKind::Command {
-            node: srv.idx,
-            client: None,
-            cmd: format!("SYNC from redis-{master}"),
-            reply: format!(
-                "full resync: {n} key{} at offset {offset}",
-                if n == 1 { "" } else { "s" }
-            ),
+        EventKind::FullResync {
+            node: srv.core.idx,
+            master,
+            keys,
+            offset,
         },
     );
-    persist::resynced(srv, entries);
+    srv.core.watch_keys(KeyCause::Resync);
+    persist::resynced(&srv.core, &srv.persist, entries);
     apply_ready(srv);
 }
 
-fn on_chunk(srv: &Rc<Server>, master: usize, run: u64, chunk: Chunk) {
+fn on_chunk(srv: &Rc<Repl>, master: usize, run: u64, chunk: Chunk) {
     let resync = {
-        let mut side = repl(srv).side.borrow_mut();
+        let mut side = srv.side.borrow_mut();
         let Side::Replica(rs) = &mut *side else {
             return;
         };
@@ -502,8 +512,15 @@ fn on_chunk(srv: &Rc<Server>, master: usize, run: u64, chunk: Chunk) {
         stale
     };
     if resync {
-        srv.world.state().repl.offsets[srv.idx] = None;
-        post(srv, master, Duration::ZERO, Msg::Sync { replica: srv.idx });
+        srv.core.world.topo(|t| t.offsets[srv.core.idx] = None);
+        post(
+            srv,
+            master,
+            Duration::ZERO,
+            Msg::Sync {
+                replica: srv.core.idx,
+            },
+        );
         return;
     }
     apply_ready(srv);
@@ -511,11 +528,11 @@ fn on_chunk(srv: &Rc<Server>, master: usize, run: u64, chunk: Chunk) {
 
 /// Applies every buffered chunk that continues the applied offset, then
 /// records and acknowledges the new offset.
-fn apply_ready(srv: &Rc<Server>) {
-    let me = NodeRef::Redis(srv.idx);
+fn apply_ready(srv: &Rc<Repl>) {
+    let me = NodeRef::Redis(srv.core.idx);
     let mut batch: Vec<Arc<Vec<Argv>>> = Vec::new();
     let (master, run, applied) = {
-        let mut side = repl(srv).side.borrow_mut();
+        let mut side = srv.side.borrow_mut();
         let Side::Replica(rs) = &mut *side else {
             return;
         };
@@ -531,9 +548,9 @@ fn apply_ready(srv: &Rc<Server>) {
         (rs.master, run, applied)
     };
     if !batch.is_empty() {
-        let now = srv.world.wall_ms(me);
+        let now = srv.core.world.wall_ms(me);
         {
-            let mut node = srv.node.borrow_mut();
+            let mut node = srv.core.node.borrow_mut();
             for ops in &batch {
                 for op in ops.iter() {
                     node.apply_effect(op, now);
@@ -541,24 +558,27 @@ fn apply_ready(srv: &Rc<Server>) {
             }
         }
         for ops in &batch {
-            persist::write(srv, ops);
+            persist::write(&srv.core, &srv.persist, ops);
         }
-        srv.world.state().repl.offsets[srv.idx] = Some(applied);
-        srv.world.record(
+        srv.core
+            .world
+            .topo(|t| t.offsets[srv.core.idx] = Some(applied));
+        srv.core.world.record(
             Some(me),
             EventKind::Replicated {
                 from: master,
-                to: srv.idx,
+                to: srv.core.idx,
                 offset: applied,
             },
         );
+        srv.core.watch_keys(KeyCause::Replication);
     }
     post(
         srv,
         master,
         Duration::ZERO,
         Msg::Ack {
-            replica: srv.idx,
+            replica: srv.core.idx,
             run,
             offset: applied,
         },
@@ -568,9 +588,9 @@ fn apply_ready(srv: &Rc<Server>) {
 /// Resends what replicas did not acknowledge in time (lost full resyncs,
 /// chunks cut by a partition); forgets replicas Sentinel gave to another
 /// master.
-async fn resender(srv: Rc<Server>) {
-    let r = repl(&srv);
-    let rto = resend_after_us(&srv.world);
+async fn resender(srv: Rc<Repl>) {
+    let r = &srv;
+    let rto = resend_after_us(&srv.core.world);
     loop {
         let next = {
             let side = r.side.borrow();
@@ -588,7 +608,7 @@ async fn resender(srv: Rc<Server>) {
             r.resend_wake.notified().await;
             continue;
         };
-        let now = srv.world.now_us();
+        let now = srv.core.world.now_us();
         if due > now {
             let _ =
                 madsim::time::timeout(Duration::from_micros(due - now), r.resend_wake.notified())
@@ -599,15 +619,15 @@ async fn resender(srv: Rc<Server>) {
     }
 }
 
-fn resend_due(srv: &Rc<Server>, now: u64, rto: u64) {
-    let r = repl(srv);
-    let conf = srv.world.state().repl.conf.clone();
+fn resend_due(srv: &Rc<Repl>, now: u64, rto: u64) {
+    let r = &srv;
+    let conf = srv.core.world.topo(|t| t.conf.clone());
     let mut fulls = Vec::new();
     {
         let mut side = r.side.borrow_mut();
         let Side::Master(m) = &mut *side else { return };
         m.peers
-            .retain(|&i, _| conf.get(i) == Some(&Conf::Replica { of: srv.idx }));
+            .retain(|&i, _| conf.get(i) == Some(&Conf::Replica { of: srv.core.idx }));
         for (&to, p) in m.peers.iter_mut() {
             if p.last_send_us + rto > now || !(p.syncing || p.acked < p.sent_end) {
                 continue;
@@ -620,11 +640,11 @@ fn resend_due(srv: &Rc<Server>, now: u64, rto: u64) {
             let from = m.backlog.partition_point(|c| c.end <= p.acked);
             for c in &m.backlog[from..] {
                 let msg = Msg::Chunk {
-                    master: srv.idx,
+                    master: srv.core.idx,
                     run: m.run,
                     chunk: c.clone(),
                 };
-                post(srv, to, draw_lag(&srv.world), msg);
+                post(srv, to, draw_lag(&srv.core.world), msg);
             }
         }
     }
@@ -635,8 +655,7 @@ fn resend_due(srv: &Rc<Server>, now: u64, rto: u64) {
 
 /// How many replicas acknowledged `client`'s last write (`c->woff`; a
 /// client that never wrote waits for offset 0): what `WAIT` counts.
-pub fn acked(srv: &Server, client: usize) -> i64 {
-    let Some(r) = &srv.repl else { return 0 };
+pub fn acked(r: &Repl, client: usize) -> i64 {
     match &*r.side.borrow() {
         Side::Master(m) => {
             let target = m.woff.get(&client).copied().unwrap_or(0);
@@ -649,8 +668,8 @@ pub fn acked(srv: &Server, client: usize) -> i64 {
     }
 }
 
-/// Wakes at the next acknowledgement (`None` outside sentinel: never).
-/// Create it before checking [`acked`], so no acknowledgement is missed.
-pub fn next_ack(srv: &Server) -> Option<tokio::sync::futures::Notified<'_>> {
-    srv.repl.as_ref().map(|r| r.acked.notified())
+/// Wakes at the next acknowledgement. Create it before checking
+/// [`acked`], so no acknowledgement is missed.
+pub fn next_ack(r: &Repl) -> tokio::sync::futures::Notified<'_> {
+    r.acked.notified()
 }

@@ -31,77 +31,26 @@
 //! when a failover timer expires, so it costs nothing in a quiet run.
 
 use crate::history::EventKind;
-use crate::model::{NodeRef, Topology};
-use crate::world::core::{State, World};
+use crate::model::{NodeRef, Role, Topology};
+use crate::world::core::World;
+use crate::world::status::Liveness;
+use crate::world::topo::{Conf, Topo};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// What Sentinel told a node to be. Kept in the world: it survives
-/// restarts like the rewritten config file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Conf {
-    Master,
-    Replica { of: usize },
-}
-
-/// The world's view of the replication topology.
-#[derive(Debug, Default)]
-pub struct Topo {
-    /// Per Redis node: its configured role.
-    pub conf: Vec<Conf>,
-    /// Per Redis node: the offset a linked replica has applied (`None`:
-    /// not linked to a master, or not a replica).
-    pub offsets: Vec<Option<u64>>,
-    /// Per Redis node: wakes its process when `conf` changes.
-    pub control: Vec<Arc<Notify>>,
-    /// Per client: the master it sends commands to.
-    pub client_master: Vec<usize>,
-    /// Replication ids handed out so far.
-    pub next_run: u64,
-}
-
-impl Topo {
-    /// `redis-0` master, the rest its replicas (every node a master outside
-    /// the sentinel topology).
-    pub fn new(nodes: usize, clients: usize, sentinel: bool) -> Topo {
-        let conf = (0..nodes)
-            .map(|i| match (sentinel, i) {
-                (true, i) if i > 0 => Conf::Replica { of: 0 },
-                _ => Conf::Master,
-            })
-            .collect();
-        Topo {
-            conf,
-            offsets: vec![None; nodes],
-            control: (0..nodes).map(|_| Arc::new(Notify::new())).collect(),
-            client_master: vec![0; clients],
-            next_run: 0,
-        }
-    }
-}
-
 /// Starts Sentinel for a sentinel topology (nothing otherwise): records
 /// the initial roles and spawns the sentinel on the nemesis node.
 pub fn start(world: &Arc<World>) {
-    if world.scenario.redis.topology != Topology::Sentinel {
+    if world.scenario().redis.topology != Topology::Sentinel {
         return;
     }
     let wake = Arc::new(Notify::new());
-    let nemesis = {
-        let mut st = world.state();
-        st.sentinel_wake = Some(wake.clone());
-        st.nemesis.clone().expect("the nemesis node exists")
-    };
-    for i in 0..world.scenario.redis.nodes {
-        let role = if i == 0 { "master" } else { "replica" };
-        world.record(
-            Some(NodeRef::Redis(i)),
-            EventKind::Role {
-                node: i,
-                role: role.into(),
-            },
-        );
+    world.set_sentinel_wake(wake.clone());
+    let nemesis = world.nemesis();
+    for i in 0..world.scenario().redis.nodes {
+        let role = if i == 0 { Role::Master } else { Role::Replica };
+        world.record(Some(NodeRef::Redis(i)), EventKind::Role { node: i, role });
     }
     let w = world.clone();
     nemesis.spawn(async move {
@@ -127,26 +76,17 @@ struct Sentinel {
     down_since_us: Option<u64>,
 }
 
-/// Up and not paused.
-fn alive(st: &State, n: NodeRef) -> bool {
-    !st.down.contains(&n) && !st.paused.contains_key(&n)
-}
-
-/// No partition cuts the link between `a` and `b`.
-fn linked(st: &State, a: NodeRef, b: NodeRef) -> bool {
-    !st.cuts.contains(&(a.min(b), a.max(b)))
-}
-
-/// Whether the Sentinels of the majority see `redis-<i>`.
-pub fn visible(st: &State, nodes: usize, i: usize) -> bool {
+/// Whether the Sentinels of the majority see `redis-<i>`: it runs and
+/// reaches a majority of all Redis nodes, itself included.
+pub fn visible(l: &Liveness, nodes: usize, i: usize) -> bool {
     let n = NodeRef::Redis(i);
-    if !alive(st, n) {
+    if !l.runs(n) {
         return false;
     }
     let reach = (0..nodes)
         .filter(|&j| {
             let m = NodeRef::Redis(j);
-            j == i || (alive(st, m) && linked(st, n, m))
+            j == i || (l.runs(m) && l.linked(n, m))
         })
         .count();
     reach > nodes / 2
@@ -157,7 +97,7 @@ pub fn visible(st: &State, nodes: usize, i: usize) -> bool {
 #[derive(Default)]
 struct Actions {
     failover: Option<(usize, usize)>,
-    roles: Vec<(usize, &'static str)>,
+    roles: Vec<(usize, Role)>,
     clients: Vec<(usize, usize)>,
     wake: Vec<Arc<Notify>>,
 }
@@ -167,20 +107,19 @@ impl Sentinel {
     /// to look again if nothing else happens first.
     fn evaluate(&mut self, world: &Arc<World>) -> Option<u64> {
         let now = world.now_us();
-        let nodes = world.scenario.redis.nodes;
-        let after_us = world.scenario.redis.failover_after_ms * 1000;
+        let nodes = world.scenario().redis.nodes;
+        let after_us = world.scenario().redis.failover_after_ms * 1000;
         let mut act = Actions::default();
-        let due = {
-            let mut st = world.state();
-            let master = st.master;
+        let due = world.topo_and_liveness(|topo, l| {
+            let master = topo.master;
             let mut due = None;
-            if visible(&st, nodes, master) {
+            if visible(l, nodes, master) {
                 self.down_since_us = None;
             } else {
                 let since = *self.down_since_us.get_or_insert(now);
                 if now >= since + after_us {
-                    if let Some(p) = best_replica(&st, nodes, master) {
-                        st.master = p;
+                    if let Some(p) = best_replica(topo, l, nodes, master) {
+                        topo.master = p;
                         self.down_since_us = None;
                         act.failover = Some((p, master));
                     }
@@ -188,10 +127,10 @@ impl Sentinel {
                     due = Some(since + after_us);
                 }
             }
-            push_roles(&mut st, nodes, &mut act);
-            redirect_clients(&mut st, nodes, &mut act);
+            push_roles(topo, l, nodes, &mut act);
+            redirect_clients(topo, l, nodes, &mut act);
             due
-        };
+        });
         for w in &act.wake {
             w.notify_one();
         }
@@ -202,21 +141,12 @@ impl Sentinel {
             );
         }
         for (node, role) in act.roles {
-            world.record(
-                Some(NodeRef::Redis(node)),
-                EventKind::Role {
-                    node,
-                    role: role.into(),
-                },
-            );
+            world.record(Some(NodeRef::Redis(node)), EventKind::Role { node, role });
         }
         for (client, master) in act.clients {
             world.record(
                 Some(NodeRef::Client(client)),
-                EventKind::Note {
-                    client,
-                    text: format!("sentinel: master is redis-{master}"),
-                },
+                EventKind::Redirected { client, master },
             );
         }
         due
@@ -225,58 +155,56 @@ impl Sentinel {
 
 /// The replica to promote: visible, linked replicas first, then the
 /// largest applied offset, then the lowest index.
-fn best_replica(st: &State, nodes: usize, master: usize) -> Option<usize> {
+fn best_replica(topo: &Topo, l: &Liveness, nodes: usize, master: usize) -> Option<usize> {
     (0..nodes)
-        .filter(|&i| i != master && visible(st, nodes, i))
-        .filter(|&i| matches!(st.repl.conf[i], Conf::Replica { .. }))
+        .filter(|&i| i != master && visible(l, nodes, i))
+        .filter(|&i| matches!(topo.conf[i], Conf::Replica { .. }))
         .max_by_key(|&i| {
-            let off = st.repl.offsets[i];
+            let off = topo.offsets[i];
             (off.is_some(), off.unwrap_or(0), std::cmp::Reverse(i))
         })
 }
 
 /// Tells every visible node whose role is stale what it is now.
-fn push_roles(st: &mut State, nodes: usize, act: &mut Actions) {
-    let master = st.master;
+fn push_roles(topo: &mut Topo, l: &Liveness, nodes: usize, act: &mut Actions) {
+    let master = topo.master;
     for i in 0..nodes {
         let want = if i == master {
             Conf::Master
         } else {
             Conf::Replica { of: master }
         };
-        if st.repl.conf[i] == want || !visible(st, nodes, i) {
+        if topo.conf[i] == want || !visible(l, nodes, i) {
             continue;
         }
-        st.repl.conf[i] = want;
-        act.roles.push((
-            i,
-            if want == Conf::Master {
-                "master"
-            } else {
-                "replica"
-            },
-        ));
-        act.wake.push(st.repl.control[i].clone());
+        topo.conf[i] = want;
+        let role = if want == Conf::Master {
+            Role::Master
+        } else {
+            Role::Replica
+        };
+        act.roles.push((i, role));
+        act.wake.push(topo.control[i].clone());
     }
     if !act.roles.is_empty() {
         // The master registers its new replicas.
-        act.wake.push(st.repl.control[master].clone());
+        act.wake.push(topo.control[master].clone());
     }
 }
 
 /// Points every client that can reach a Sentinel at the current master.
-fn redirect_clients(st: &mut State, nodes: usize, act: &mut Actions) {
-    let master = st.master;
-    let sentinels: Vec<usize> = (0..nodes).filter(|&i| visible(st, nodes, i)).collect();
-    for c in 0..st.repl.client_master.len() {
-        if st.repl.client_master[c] == master {
+fn redirect_clients(topo: &mut Topo, l: &Liveness, nodes: usize, act: &mut Actions) {
+    let master = topo.master;
+    let sentinels: Vec<usize> = (0..nodes).filter(|&i| visible(l, nodes, i)).collect();
+    for c in 0..topo.client_master.len() {
+        if topo.client_master[c] == master {
             continue;
         }
         let reaches = sentinels
             .iter()
-            .any(|&i| linked(st, NodeRef::Client(c), NodeRef::Redis(i)));
+            .any(|&i| l.linked(NodeRef::Client(c), NodeRef::Redis(i)));
         if reaches {
-            st.repl.client_master[c] = master;
+            topo.client_master[c] = master;
             act.clients.push((c, master));
         }
     }
