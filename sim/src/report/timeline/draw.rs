@@ -125,8 +125,9 @@ pub fn client_lane(c: &Canvas, l: &Layout, b: LaneBox, lane: &ClientLane, multi_
         }
         if let (true, Some((a, z))) = (multi_node && !ls.nodes.is_empty(), solid) {
             let nodes: Vec<String> = ls.nodes.iter().map(|n| n.to_string()).collect();
-            let long = format!("holds {}", nodes.join(","));
-            bar_text(c, a, z, (top + bot) / 2, &[long, nodes.join(",")]);
+            let long = format!("granted by redis-{}", nodes.join(","));
+            let short = format!("redis-{}", nodes.join(","));
+            bar_text(c, a, z, (top + bot) / 2, &[long, short, nodes.join(",")]);
         }
     }
     // Resource sessions, with their writes.
