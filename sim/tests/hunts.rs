@@ -45,10 +45,21 @@ fn scenario(name: &str) -> Scenario {
     load_scenario(&file(name)).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Where a failing test leaves its finding: `$LOCKSIM_HUNT_DIR`, else the
+/// workspace's `target/locksim-hunts` (the binary's own default,
+/// `./locksim-hunts`, would land in `sim/` under cargo test).
+fn findings_dir() -> PathBuf {
+    match std::env::var_os("LOCKSIM_HUNT_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/locksim-hunts"),
+    }
+}
+
 fn hunt(name: &str) -> Hunt {
     Hunt::new(scenario(name))
         .file(file(name).display().to_string())
         .jobs(2)
+        .dir(findings_dir())
 }
 
 fn tmp_dir(tag: &str) -> PathBuf {

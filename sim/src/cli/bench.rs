@@ -277,7 +277,10 @@ pub fn first_violation(s: &Scenario, want: u64, max_runs: u64, max_wall: f64) ->
 
 /// Median wall time to the first violation for every violation hunt.
 fn hunts_table() -> i32 {
-    let dir = crate::search::hunt::hunt_scenarios_dir();
+    let Some(dir) = crate::search::hunt::hunt_scenarios_dir() else {
+        println!("\nskipping the time-to-first-violation table: no sim/tests/hunt-scenarios here (run from the root of a locksim checkout).");
+        return EXIT_OK;
+    };
     let files = match crate::report::gallery::scenario_files(&dir) {
         Ok(f) => f,
         Err(e) => {

@@ -1,6 +1,8 @@
 //! `locksim hunt FILE`: random faults from `[nemesis]`, seed after seed;
 //! the first violation (the lowest seed, whatever `--jobs`) is shrunk to a
-//! minimal explicit scenario and written with its report.
+//! minimal explicit scenario and written with its report, under
+//! `DIR/<scenario name>/`: `DIR` is `--out DIR`, else `$LOCKSIM_HUNT_DIR`,
+//! else `./locksim-hunts` in the current directory.
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::model::Verdict;
@@ -35,7 +37,7 @@ pub struct HuntArgs {
     /// Keep going after the first violation (count every violating seed).
     #[arg(long)]
     pub keep_going: bool,
-    /// Write findings under DIR/<name>/ (default: $LOCKSIM_HUNT_DIR or target/locksim-hunts).
+    /// Write findings under DIR/<name>/ (default: $LOCKSIM_HUNT_DIR, else ./locksim-hunts).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print one JSON object (no progress bar).

@@ -1,7 +1,6 @@
 //! `locksim matrix`: algorithms x fault classes x persistence modes, into
 //! `reports/matrix.md` and `reports/matrix.json` (and `matrix.svg`).
 
-use super::runs::scenarios_dir;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::report::write_atomic;
 use crate::search::matrix::{run_matrix, CellStatus, FaultClass, MatrixCell};
@@ -22,7 +21,7 @@ pub struct MatrixArgs {
     /// Worker threads (default: the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Write matrix.md/.json/.svg into DIR (default: reports/).
+    /// Write matrix.md/.json/.svg into DIR (default: ./reports).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Also write every cell's generated scenario into DIR (for `locksim hunt`).
@@ -49,10 +48,7 @@ pub fn matrix(args: &MatrixArgs) -> i32 {
             }
         }
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| scenarios_dir().join("..").join("reports"));
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
     let bar = ProgressBar::new(0);
     if std::io::stderr().is_terminal() {
         if let Ok(style) = ProgressStyle::with_template(

@@ -27,7 +27,8 @@ pub const EXIT_USAGE: i32 = 2;
     about = "Deterministic simulation of Redis distributed locks under faults"
 )]
 #[command(
-    after_help = "With no command: run every scenario in scenarios/ and regenerate reports/."
+    after_help = "With no command: run every scenario in ./scenarios and regenerate ./reports \
+                  (run it from the root of a locksim checkout)."
 )]
 pub struct Cli {
     #[command(subcommand)]

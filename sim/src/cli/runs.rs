@@ -1,4 +1,5 @@
-//! `locksim run` and the default job (every scenario, the gallery).
+//! `locksim run` and the default job (every scenario of `./scenarios`, the
+//! gallery in `./reports`; run from the root of a locksim checkout).
 
 use super::{RunArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::history::fmt_true;
@@ -10,7 +11,7 @@ use crate::world::run::{run, Outcome};
 use crate::scenario::load_scenario;
 use crate::search::sweep::{default_jobs, sweep};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Seeds the default job runs per scenario.
 pub use crate::report::gallery::GALLERY_SEEDS;
@@ -132,26 +133,41 @@ pub fn run_files(args: &RunArgs) -> i32 {
     }
 }
 
-/// Where the built-in scenarios live: `./scenarios`, else the repository's.
+/// The built-in scenarios: `scenarios/` in the current directory, which is
+/// the root of a locksim checkout. Nothing at run time looks into the tree
+/// locksim was built from.
 pub fn scenarios_dir() -> PathBuf {
-    let here = Path::new("scenarios");
-    if here.is_dir() {
-        return here.to_path_buf();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("scenarios")
+    PathBuf::from("scenarios")
 }
 
-/// The default job: every scenario, a few seeds each, the summary table,
-/// and `reports/` regenerated (`report::gallery`, shared with the test
-/// that keeps the committed gallery current).
+/// Printed when the default job finds no `./scenarios`.
+fn not_in_a_checkout() -> String {
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the current directory".into());
+    format!(
+        "error: no scenarios/ directory in {here}\n\
+         \n\
+         With no command, locksim runs the built-in scenarios of a locksim checkout\n\
+         (scenarios/*.toml) and regenerates its reports/. Run it from the repository\n\
+         root, where scenarios/ and reports/ live.\n\
+         \n\
+         To run a single scenario file from anywhere: locksim run FILE\n\
+         (locksim --help lists the other commands)."
+    )
+}
+
+/// The default job: every scenario of `./scenarios`, a few seeds each, the
+/// summary table, and `./reports` regenerated (`report::gallery`, shared
+/// with the test that keeps the committed gallery current). Without
+/// `./scenarios`: a usage error saying where to run it.
 pub fn run_gallery() -> i32 {
     let dir = scenarios_dir();
-    let reports = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.join("reports"),
-        _ => PathBuf::from("reports"),
-    };
+    if !dir.is_dir() {
+        eprintln!("{}", not_in_a_checkout());
+        return EXIT_USAGE;
+    }
+    let reports = PathBuf::from("reports");
     let summary = match gallery::regenerate_with(&dir, &reports, GALLERY_SEEDS, default_jobs()) {
         Ok(s) => s,
         Err(e) => {

@@ -1,7 +1,7 @@
 //! Hash commands for the Redisson-style watchdog lock: HSET, HGET,
 //! HEXISTS, HINCRBY, HDEL. All propagate verbatim when they change data.
 
-use super::commands::{int_arg, parse_i64, OVERFLOW_ERR, WRONGTYPE_ERR};
+use super::args::{int_arg, parse_i64, OVERFLOW_ERR, WRONGTYPE_ERR};
 use super::keyspace::{Ctx, Entry, Value};
 use locksim_models::protocol::Reply;
 use std::collections::BTreeMap;

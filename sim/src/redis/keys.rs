@@ -4,9 +4,8 @@
 //! A successful expire propagates as `PEXPIREAT key <abs ms> [options]`; an
 //! expire into the past deletes the key on a master and propagates `DEL`.
 
-use super::commands::{error_line, int_arg, is};
+use super::args::{error_line, int_arg, invalid_expire, is};
 use super::keyspace::{Ctx, ExpiryMode};
-use super::strings::invalid_expire;
 use locksim_models::protocol::Reply;
 
 /// `DEL key [key ...]`: the number of keys removed.

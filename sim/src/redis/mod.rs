@@ -8,6 +8,7 @@
 //! given the node's wall clock. [`run_shell`] is a redis-cli-like shell on
 //! one node.
 
+mod args;
 mod bytecode;
 mod cli;
 mod commands;

@@ -5,7 +5,7 @@
 //! drops the GET arguments, GETSET becomes `SET key value`, everything else
 //! propagates verbatim, and only when the command changed the dataset.
 
-use super::commands::{as_str, int_arg, is, OVERFLOW_ERR, SYNTAX_ERR, WRONGTYPE_ERR};
+use super::args::{as_str, int_arg, invalid_expire, is, OVERFLOW_ERR, SYNTAX_ERR, WRONGTYPE_ERR};
 use super::keyspace::{Ctx, Entry, Value};
 use locksim_models::protocol::Reply;
 
@@ -82,11 +82,6 @@ fn parse_set_opts(argv: &[Vec<u8>]) -> Result<SetOpts, Reply> {
         j += 1;
     }
     Ok(o)
-}
-
-/// `ERR invalid expire time in 'set' command`.
-pub(crate) fn invalid_expire(name: &str) -> Reply {
-    Reply::error(format!("ERR invalid expire time in '{name}' command"))
 }
 
 /// Redis's `getExpireMillisecondsOrReply`: the absolute expiry in ms.

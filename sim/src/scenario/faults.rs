@@ -3,17 +3,10 @@
 //! the file describes (node names, duration, heal time).
 
 use super::error::{closest, Loc, ScenarioError};
-use super::parse::MAX_MS;
+use super::schema::{FAULT_KEYS, MAX_MS, WHEN_KEYS};
 use super::tree::{Entry, Value};
 use super::values::{choice, float, int, loc_of, section, string, uint, Cx, Sect};
 use crate::model::*;
-
-/// Every key a `[[faults]]` entry may hold.
-pub(crate) const FAULT_KEYS: &[&str] = &[
-    "at_ms", "on", "nth", "delay_ms", "kind", "node", "for_ms", "by_ms", "ppm", "groups",
-];
-
-const WHEN_KEYS: &[&str] = &["at_ms", "on", "nth", "delay_ms"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

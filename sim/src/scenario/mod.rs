@@ -12,6 +12,7 @@ pub mod error;
 mod faults;
 
 mod parse;
+mod schema;
 mod tree;
 mod values;
 mod write;
@@ -19,10 +20,8 @@ mod write;
 use crate::model::{Fault, Scenario};
 pub use error::ScenarioError;
 
-pub use parse::{
-    load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked, MAX_CLIENTS,
-    MAX_MS, MAX_NODES,
-};
+pub use parse::{load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked};
+pub use schema::{MAX_CLIENTS, MAX_MS, MAX_NODES};
 
 use error::Loc;
 use parse::Locs;

@@ -9,107 +9,19 @@
 use super::defaults;
 use super::error::{Loc, ScenarioError};
 use super::faults::parse_faults;
+use super::schema::{
+    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_MS, MAX_NODES, NEMESIS_KEYS, NETWORK_KEYS,
+    RATE_KEYS, REDIS_KEYS, RELEASES, RENEW_ON_ERROR, TOP_KEYS,
+};
 use super::tree::{parse_tree, Entry, Node, Value};
 use super::values::{
     boolean, choice, float, loc_of, nonempty, range, range_u64, section, string, uint, unknown_key,
     Cx, Sect,
 };
 use crate::model::*;
-use locksim_models::{Algorithm, LockConfig, Release, RenewOnError};
+use locksim_models::{Algorithm, LockConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// The largest duration, time or offset a scenario may name, in ms (about
-/// 31 years): far beyond any story, small enough that no clock overflows.
-pub const MAX_MS: u64 = 1_000_000_000_000;
-/// At most this many clients.
-pub const MAX_CLIENTS: usize = 16;
-/// At most this many Redis nodes.
-pub const MAX_NODES: usize = 9;
-
-const TOP_KEYS: &[&str] = &[
-    "name",
-    "about",
-    "expect",
-    "seed",
-    "duration_ms",
-    "heal_at",
-    "lock",
-    "redis",
-    "network",
-    "clients",
-    "faults",
-    "nemesis",
-];
-const LOCK_KEYS: &[&str] = &[
-    "algorithm",
-    "key",
-    "fence_key",
-    "ttl_ms",
-    "release",
-    "validity_check",
-    "retry_count",
-    "retry_delay_ms",
-    "retry_jitter_ms",
-    "drift_factor",
-    "renew_every_ms",
-    "renew_on_error",
-    "fencing",
-    "request_timeout_ms",
-    "sequential",
-    "stale_recovery",
-    "reentrant_depth",
-    "script_acquire",
-    "script_release",
-    "script_renew",
-];
-const REDIS_KEYS: &[&str] = &[
-    "topology",
-    "nodes",
-    "persistence",
-    "rdb_save_every_ms",
-    "restart_delay_ms",
-    "replication_lag_ms",
-    "failover_after_ms",
-];
-const NETWORK_KEYS: &[&str] = &["latency_ms", "loss"];
-const CLIENTS_KEYS: &[&str] = &[
-    "count",
-    "cycles",
-    "work_ms",
-    "writes",
-    "think_ms",
-    "drift_ppm",
-    "offset_ms",
-];
-const NEMESIS_KEYS: &[&str] = &["kill", "power_loss", "pause", "clock_jump", "partition"];
-const RATE_KEYS: &[&str] = &["rate", "ms"];
-
-/// Every section and its keys: to tell a misplaced key where it belongs.
-pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", TOP_KEYS),
-    ("lock", LOCK_KEYS),
-    ("redis", REDIS_KEYS),
-    ("network", NETWORK_KEYS),
-    ("clients", CLIENTS_KEYS),
-    ("faults", super::faults::FAULT_KEYS),
-    ("nemesis", NEMESIS_KEYS),
-];
-
-pub(crate) const RELEASES: &[(&str, Release)] = &[
-    ("lua", Release::Lua),
-    ("del", Release::Del),
-    ("get-then-del", Release::GetThenDel),
-];
-pub(crate) const RENEW_ON_ERROR: &[(&str, RenewOnError)] =
-    &[("stop", RenewOnError::Stop), ("retry", RenewOnError::Retry)];
-/// `(name, value)` for each of `all`: the options of an enum-valued key.
-fn named<T: Copy, const N: usize>(
-    all: [T; N],
-    name: fn(T) -> &'static str,
-) -> Vec<(&'static str, T)> {
-    all.map(|v| (name(v), v)).to_vec()
-}
 
 /// Parses and validates a scenario, then rejects what this build of locksim
 /// cannot simulate yet (see [`super::support_gap_scenario`]).

@@ -3,7 +3,7 @@
 //! with a hint.
 
 use super::error::{suggest, Loc, ScenarioError};
-use super::parse::{MAX_MS, SECTIONS};
+use super::schema::{MAX_MS, SECTIONS};
 use super::tree::{Entry, Node, Value};
 use crate::model::Span;
 

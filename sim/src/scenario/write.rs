@@ -5,7 +5,7 @@
 //! Optional values that are absent (`script_*`, a kill's or partition's
 //! `for_ms`) are left out: absence is their meaning.
 
-use super::parse::{RELEASES, RENEW_ON_ERROR};
+use super::schema::{RELEASES, RENEW_ON_ERROR};
 use crate::model::*;
 use locksim_models::LockConfig;
 use std::fmt::Write as _;

@@ -22,10 +22,11 @@
 //! println!("{}", saved.repro); // locksim run .../minimal.toml --seed N
 //! ```
 //!
-//! Files go to `$LOCKSIM_HUNT_DIR/<name>/`, by default
-//! `target/locksim-hunts/<name>/` of the workspace: `minimal.toml` (the
-//! shrunk explicit scenario), `original.toml` (the random run's whole
-//! schedule, explicit) and `report/` (the minimal run's report).
+//! Files go to `DIR/<name>/`: `minimal.toml` (the shrunk explicit
+//! scenario), `original.toml` (the random run's whole schedule, explicit)
+//! and `report/` (the minimal run's report). `DIR` is [`Hunt::dir`] if set
+//! (the CLI's `--out DIR`), else `$LOCKSIM_HUNT_DIR`, else `./locksim-hunts`
+//! in the current directory (see [`hunt_dir`]).
 
 use super::shrink;
 use crate::model::{Scenario, Verdict};
@@ -540,25 +541,21 @@ impl Saved {
     }
 }
 
-/// The hunt scenarios of the ground-truth rows (`sim/tests/hunt-scenarios`):
-/// `./sim/tests/hunt-scenarios` when run from the repository, else the
-/// source tree's.
-pub fn hunt_scenarios_dir() -> PathBuf {
-    let here = Path::new("sim/tests/hunt-scenarios");
-    if here.is_dir() {
-        return here.to_path_buf();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hunt-scenarios")
+/// The hunt scenarios of the ground-truth rows: `sim/tests/hunt-scenarios`
+/// of a locksim checkout, relative to the current directory (so found when
+/// run from the repository root), `None` when it is not there. Nothing at
+/// run time looks into the tree locksim was built from.
+pub fn hunt_scenarios_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from("sim/tests/hunt-scenarios");
+    dir.is_dir().then_some(dir)
 }
 
-/// Where hunts write: `$LOCKSIM_HUNT_DIR`, else `target/locksim-hunts` of
-/// the workspace.
+/// Where hunts write their findings (each under `<name>/`):
+/// `$LOCKSIM_HUNT_DIR` when set and not empty, else `locksim-hunts` in the
+/// current directory. [`Hunt::dir`] (the CLI's `--out DIR`) beats both.
 pub fn hunt_dir() -> PathBuf {
     match std::env::var_os("LOCKSIM_HUNT_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("target")
-            .join("locksim-hunts"),
+        _ => PathBuf::from("locksim-hunts"),
     }
 }
