@@ -10,6 +10,7 @@ pub mod history;
 pub mod live;
 pub mod model;
 pub mod oracle;
+pub mod profile;
 pub mod redis;
 pub mod report;
 pub mod scenario;

@@ -77,6 +77,7 @@ pub struct Check {
 
 /// Runs every checker over `events`.
 pub fn check(events: &[Event], scenario: &Scenario) -> Check {
+    let _profile = crate::profile::section(crate::profile::Part::Oracle);
     let clocks = rebuild_clocks(events);
     let windows = lease_windows(events, &clocks, scenario.lock.validity_check);
     let mut violations = lock_level(&windows);

@@ -10,6 +10,19 @@
 //! measurements (3 by default): on a shared machine other work only ever
 //! slows a measurement down, so the best one is the closest to the truth.
 //!
+//! Then where a run's time goes, measured: one more pass of `--runs` runs
+//! per scenario on this thread with [`crate::profile`] enabled. The pass's
+//! wall time comes from `Instant` outside the runs; the time inside the
+//! instrumented sections (the Redis model and Lua, the world and history,
+//! the oracle, runtime creation and teardown) from the CPU timestamp
+//! counter, converted with the tick rate measured against `Instant` over
+//! the same pass (inside a run `Instant` is madsim's simulated time). What
+//! no section covers is reported as "madsim (rest)": total minus the
+//! measured parts, i.e. madsim's executor, timers and network plus any code
+//! not yet inside a section. A part whose sections never ran shows `-`
+//! (not instrumented), not 0. Without a timestamp counter (not x86_64) the
+//! table says the profiler is unavailable.
+//!
 //! Then, for every violation hunt in `sim/tests/hunt-scenarios/` (one per
 //! ground-truth violation row), the median wall time to the first violation
 //! from random faults on one thread (target: under 1 s). `--memory` runs
@@ -19,6 +32,7 @@
 use super::runs::scenarios_dir;
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::model::Scenario;
+use crate::profile::{self, Part};
 use crate::world::run::run;
 
 use crate::scenario::load_scenario;
@@ -141,6 +155,7 @@ pub fn bench(args: &BenchArgs) -> i32 {
         "{:<22} {:>9} {:>9} {:>7} {:>10} {:>8} {:>10} {:>10}",
         "scenario", "runs/s@1", "runs/s@2", "scale", "sim/wall", "msgs/run", "bare/s", "cost/bare"
     );
+    let mut scenarios = Vec::new();
     for f in &files {
         let s = match load_scenario(f) {
             Ok(s) => s,
@@ -174,13 +189,84 @@ pub fn bench(args: &BenchArgs) -> i32 {
             bare,
             bare / one.runs_per_s
         );
+        scenarios.push((s, one.runs_per_s));
     }
     println!("\nruns/s@N: whole runs (world, oracle) per second on N threads; sim/wall: simulated seconds per wall second on one thread;");
     println!("bare/s: bare madsim exchanging the same number of messages; cost/bare: locksim's per-run cost over that baseline.");
+    breakdown_table(&scenarios, runs);
     if !args.no_hunts {
         return hunts_table();
     }
     EXIT_OK
+}
+
+/// One profiled pass: `runs` runs of `s` on this thread.
+struct Profiled {
+    wall_s: f64,
+    ticks_per_s: f64,
+    parts: profile::Breakdown,
+}
+
+fn profiled_pass(s: &Scenario, runs: u64) -> Profiled {
+    profile::enable(true);
+    let _ = profile::take();
+    // Both clocks are read outside any run, where `Instant` is real time.
+    let (start, start_ticks) = (Instant::now(), profile::now_ticks());
+    for seed in 0..runs {
+        std::hint::black_box(run(s, seed));
+    }
+    let (wall, ticks) = (start.elapsed(), profile::now_ticks() - start_ticks);
+    profile::enable(false);
+    Profiled {
+        wall_s: wall.as_secs_f64(),
+        ticks_per_s: ticks as f64 / wall.as_secs_f64(),
+        parts: profile::take(),
+    }
+}
+
+/// Where a run's time goes, per scenario (see the module docs).
+fn breakdown_table(scenarios: &[(Scenario, f64)], runs: u64) {
+    println!(
+        "\nWhere a run's time goes (one profiled pass of {runs} runs per scenario on one thread):"
+    );
+    if !profile::available() {
+        println!("profiler unavailable: it needs the x86_64 timestamp counter.");
+        return;
+    }
+    print!(
+        "{:<22} {:>8} {:>9} {:>15}",
+        "scenario", "runs/s", "µs/run", "madsim (rest)"
+    );
+    for part in Part::ALL {
+        print!(" {:>16}", part.name());
+    }
+    println!();
+    for (s, unprofiled) in scenarios {
+        let p = profiled_pass(s, runs);
+        let total_us = p.wall_s * 1e6 / runs as f64;
+        let us = |ticks: u64| ticks as f64 / p.ticks_per_s * 1e6 / runs as f64;
+        let cell = |us: f64| format!("{:>5.1}% {:>6.1}µs", 100.0 * us / total_us, us);
+        let rest = total_us - us(p.parts.total_ticks());
+        print!(
+            "{:<22} {:>8.0} {:>9.1} {:>15}",
+            s.name,
+            runs as f64 / p.wall_s,
+            total_us,
+            cell(rest)
+        );
+        for part in Part::ALL {
+            if p.parts.entries(part) == 0 {
+                print!(" {:>16}", "-");
+            } else {
+                print!(" {:>16}", cell(us(p.parts.ticks(part))));
+            }
+        }
+        println!("   (unprofiled {unprofiled:.0} runs/s)");
+    }
+    println!("Each cell: share of the pass's wall time and µs per run. Wall time: Instant around the pass, outside the runs;");
+    println!("parts: CPU timestamp-counter ticks inside profile sections (nested sections counted once), at the tick rate");
+    println!("measured against Instant over the same pass. madsim (rest) = total - measured parts: madsim's executor, timers");
+    println!("and network, plus code in no section. -: no section of that part ran (not instrumented), not zero cost.");
 }
 
 /// The resident set size of this process, in bytes (`/proc/self/statm`).

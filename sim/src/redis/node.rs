@@ -55,6 +55,7 @@ impl RedisNode {
     /// Runs one client command at node wall time `now_ms` (Unix ms). Time
     /// is frozen for the whole command, a whole script included.
     pub fn execute(&mut self, argv: &[Vec<u8>], now_ms: i64) -> Exec {
+        let _profile = crate::profile::section(crate::profile::Part::Redis);
         let mut also = Vec::new();
         let reply = self.dispatch(argv, now_ms, false, &mut also);
         Exec {
@@ -67,6 +68,7 @@ impl RedisNode {
     /// AOF replay): no expiry, no `READONLY`, no reply. `MULTI`, `EXEC` and
     /// `SELECT` are accepted and ignored.
     pub fn apply_effect(&mut self, argv: &[Vec<u8>], now_ms: i64) {
+        let _profile = crate::profile::section(crate::profile::Part::Redis);
         if let Some(name) = argv.first() {
             for skip in ["multi", "exec", "select"] {
                 if commands::is(name, skip) {
@@ -81,6 +83,7 @@ impl RedisNode {
     /// Active expiry: removes every key with `now > expiry` (in key order)
     /// and returns one `DEL key` effect for each. A replica does nothing.
     pub fn active_expire(&mut self, now_ms: i64) -> Vec<Argv> {
+        let _profile = crate::profile::section(crate::profile::Part::Redis);
         if self.role == Role::Replica {
             return Vec::new();
         }
@@ -108,6 +111,7 @@ impl RedisNode {
 
     /// Every key with its value and absolute expiry, in key order.
     pub fn dump(&self) -> Vec<(Vec<u8>, Value, Option<i64>)> {
+        let _profile = crate::profile::section(crate::profile::Part::Redis);
         self.ks
             .iter()
             .map(|(k, e)| (k.clone(), e.value.clone(), e.expire))
@@ -118,6 +122,7 @@ impl RedisNode {
     /// master, keys whose expiry is already past (`expiry < now`) are
     /// skipped. The script cache starts empty, as after a restart.
     pub fn load(entries: Vec<(Vec<u8>, Value, Option<i64>)>, now_ms: i64) -> Self {
+        let _profile = crate::profile::section(crate::profile::Part::Redis);
         let mut node = Self::new();
         for (key, value, expire) in entries {
             if matches!(expire, Some(when) if when < now_ms) {
