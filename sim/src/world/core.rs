@@ -19,6 +19,7 @@ use crate::history::triggers::{Fired, Triggers};
 use crate::history::{Event, EventKind, KeyCause};
 use crate::model::clock::{Clock, ClockChange};
 use crate::model::{NodeRef, ResourceOp, ResourceState, Scenario, Topology, WriteOutcome};
+use crate::profile::{self, Part};
 use crate::redis::disk::Disk;
 use madsim::runtime::NodeHandle;
 use madsim::task::NodeId;
@@ -139,12 +140,14 @@ impl World {
 
     /// `node`'s monotonic clock now, ms.
     pub fn mono_ms(&self, node: NodeRef) -> u64 {
+        let _p = profile::section(Part::World);
         let t = self.now_us();
         self.state().clocks[&node].mono_ms(t)
     }
 
     /// `node`'s wall clock now, Unix ms.
     pub fn wall_ms(&self, node: NodeRef) -> i64 {
+        let _p = profile::section(Part::World);
         let t = self.now_us();
         self.state().clocks[&node].wall_ms(t)
     }
@@ -153,6 +156,7 @@ impl World {
     /// at its rate now (for timeouts; [`World::sleep_local`] follows later
     /// drift changes).
     pub fn true_duration(&self, node: NodeRef, local_ms: u64) -> Duration {
+        let _p = profile::section(Part::World);
         let t = self.now_us();
         let ppm = self.state().clocks[&node].drift_ppm(t);
         let us = (local_ms as f64 * 1000.0 / (1.0 + ppm / 1e6)).round() as u64;
@@ -161,12 +165,14 @@ impl World {
 
     /// The true time (µs) at which `node`'s monotonic clock reads `mono_ms`.
     pub fn true_us_when_mono(&self, node: NodeRef, mono_ms: u64) -> u64 {
+        let _p = profile::section(Part::World);
         let t = self.now_us();
         self.state().clocks[&node].true_us_when_mono(mono_ms, t)
     }
 
     /// The true time (µs) at which `node`'s wall clock reads `wall_ms`.
     pub fn true_us_when_wall(&self, node: NodeRef, wall_ms: i64) -> u64 {
+        let _p = profile::section(Part::World);
         let t = self.now_us();
         self.state().clocks[&node].true_us_when_wall(wall_ms, t)
     }
@@ -190,6 +196,7 @@ impl World {
     /// Changes `node`'s clock now and records nothing (the fault injector
     /// records the fault). Wakes the node's expiry task so it re-plans.
     pub fn change_clock(&self, node: NodeRef, change: ClockChange) {
+        let _p = profile::section(Part::World);
         let t = self.now_us();
         let waker = {
             let mut st = self.state();
@@ -214,6 +221,7 @@ impl World {
     /// Returns how many faults it triggered; they wait for the run loop
     /// ([`World::take_fired`]).
     pub fn record(&self, node: Option<NodeRef>, kind: EventKind) -> usize {
+        let _p = profile::section(Part::World);
         let t_us = self.now_us();
         let mut st = self.state();
         if st.closed {
@@ -258,6 +266,7 @@ impl World {
     ) {
         let me = NodeRef::Redis(idx);
         let t = self.now_us();
+        let _p = profile::section(Part::World);
         let cause = {
             let mut st = self.state();
             let wall = st.clocks[&me].wall_ms(t);
@@ -390,6 +399,7 @@ impl World {
 
     /// A fresh request id.
     pub fn next_id(&self) -> u64 {
+        let _p = profile::section(Part::World);
         let mut st = self.state();
         st.next_id += 1;
         st.next_id

@@ -24,6 +24,7 @@ use crate::history::{EventKind, History};
 use crate::model::clock::Clock;
 use crate::model::{FaultSpec, NodeRef, Scenario, Verdict, When};
 use crate::oracle::{self, Check};
+use crate::profile::{self, Part};
 use crate::world::core::World;
 use crate::world::net::ip_of;
 use madsim::net::NetSim;
@@ -118,7 +119,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
 /// Runs an explicit scenario (its nemesis, if any, is ignored).
 fn run_explicit(scenario: &Scenario, seed: u64, schedule: Vec<FaultSpec>) -> Outcome {
     let clock_params = initial_clocks(scenario, seed);
-    let rt = Runtime::with_seed_and_config(seed, madsim_config(scenario));
+    let rt = {
+        let _p = profile::section(Part::Runtime);
+        Runtime::with_seed_and_config(seed, madsim_config(scenario))
+    };
     let sc = scenario.clone();
     let (events, messages) = rt.block_on(async move {
         let clocks = clock_params
@@ -155,6 +159,10 @@ fn run_explicit(scenario: &Scenario, seed: u64, schedule: Vec<FaultSpec>) -> Out
         madsim::time::sleep(Duration::from_millis(1)).await;
         (events, messages)
     });
+    {
+        let _p = profile::section(Part::Runtime);
+        drop(rt);
+    }
     let check = oracle::check(&events, scenario);
     let sim_us = events.last().map_or(0, |e| e.t_us);
     let history = History { events };
