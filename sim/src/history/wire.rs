@@ -18,7 +18,9 @@
 //!   source of an `EVAL` or `SCRIPT LOAD` longer than 40 bytes. The id is
 //!   the FNV-1a 32 of the source, in hex, as the reports name scripts.
 //! - A script's source is written once, on a `{"script":id,"source":..}`
-//!   line just before the first event that uses it.
+//!   line just before the first event that uses it. (Outside a history
+//!   file, as on live mode's pipe from a client process, an event carries
+//!   its scripts inline.)
 //! - A reply is typed by its first character as redis-cli shows types:
 //!   `"+OK"` (status), `"-ERR ..."` (error), `"$text"` (bulk string; a
 //!   non-UTF-8 bulk is `{"hex":..}`), an integer, `null` (nil bulk),
@@ -69,6 +71,13 @@ pub fn command_of(kind: &EventKind) -> Option<&Argv> {
 
 /// Writes `events` as JSON Lines (see the module docs).
 pub fn to_jsonl(events: &[Event]) -> String {
+    COMPACT.with(|c| c.set(true));
+    let out = write_jsonl(events);
+    COMPACT.with(|c| c.set(false));
+    out
+}
+
+fn write_jsonl(events: &[Event]) -> String {
     let mut out = String::with_capacity(events.len() * 140);
     let mut written: Vec<u32> = Vec::new();
     for e in events {
@@ -93,6 +102,10 @@ pub fn to_jsonl(events: &[Event]) -> String {
 }
 
 thread_local! {
+    /// Set while [`to_jsonl`] writes: scripts become references to their
+    /// source line. Any other serialization (live mode's pipe from a
+    /// client process) carries the source inline.
+    static COMPACT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The scripts of the history being read: name -> source.
     static SCRIPTS: RefCell<BTreeMap<String, Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
 }
@@ -159,7 +172,7 @@ pub mod argv {
     use super::*;
 
     pub fn serialize<S: Serializer>(argv: &Argv, s: S) -> Result<S::Ok, S::Error> {
-        let script = script_index(argv);
+        let script = script_index(argv).filter(|_| COMPACT.with(|c| c.get()));
         let mut seq = s.serialize_seq(Some(argv.len()))?;
         for (i, a) in argv.iter().enumerate() {
             if Some(i) == script {

@@ -24,9 +24,9 @@
 //! ([`gallery`], `reports/` as `cargo run --release` regenerates it).
 //!
 //! ```no_run
-//! use locksim::{report, run, scenario};
+//! use locksim::{report, scenario, world};
 //! let s = scenario::load_scenario("scenarios/set-nx-px-pause-past-ttl.toml".as_ref()).unwrap();
-//! let outcome = run::run(&s, s.seed);
+//! let outcome = world::run(&s, s.seed);
 //! report::write_report("/tmp/r".as_ref(), &s, "scenarios/set-nx-px-pause-past-ttl.toml", &outcome).unwrap();
 //! print!("{}{}", report::text::legend(), report::text::timeline(&s, &outcome));
 //! ```

@@ -8,8 +8,9 @@
 //! so the finding is always the lowest matching seed, whatever `jobs` is.
 //!
 //! ```no_run
-//! use locksim::hunt::Hunt;
-//! use locksim::scenario::{load_scenario, Verdict};
+//! use locksim::model::Verdict;
+//! use locksim::scenario::load_scenario;
+//! use locksim::search::hunt::Hunt;
 //! let load = |f: &str| load_scenario(f.as_ref()).unwrap();
 //! // A safe configuration: panics with the verdict, the reproduction line
 //! // and the paths of the minimal scenario and its report if a seed violates.

@@ -14,8 +14,9 @@
 //!   smaller). Deterministic: the runner's RNG is seeded.
 //!
 //! ```no_run
-//! use locksim::hunt::strategy;
-//! use locksim::scenario::{load_scenario, Verdict};
+//! use locksim::model::Verdict;
+//! use locksim::scenario::load_scenario;
+//! use locksim::search::strategy;
 //! let base = load_scenario("sim/tests/hunt-scenarios/row-14-server-clock-jump.toml".as_ref()).unwrap();
 //! let found = strategy::search(&base, 200, 7, &|o| o.verdict() == Verdict::Violation);
 //! if let Some(f) = found { println!("{}", f.scenario.to_toml()); }
