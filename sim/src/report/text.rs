@@ -237,7 +237,11 @@ pub fn picks(scenario: &Scenario, outcome: &Outcome) -> (Vec<Pick>, usize) {
                 matches!(end, CallEnd::Timeout) || e.t_us - sent_us >= late_us
             }
             EventKind::Command { node, .. } => {
-                pick.granted = match events.get(index + 1).map(|n| &n.kind) {
+                // The command's own key change sits between it and its grant.
+                let after = events[index + 1..]
+                    .iter()
+                    .find(|n| !matches!(n.kind, EventKind::KeyChanged { .. }));
+                pick.granted = match after.map(|n| &n.kind) {
                     Some(EventKind::Granted { node: gn, client }) if gn == node => Some(*client),
                     _ => None,
                 };

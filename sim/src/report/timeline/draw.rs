@@ -127,7 +127,8 @@ pub fn client_lane(c: &Canvas, l: &Layout, b: LaneBox, lane: &ClientLane, multi_
             let nodes: Vec<String> = ls.nodes.iter().map(|n| n.to_string()).collect();
             let long = format!("granted by redis-{}", nodes.join(","));
             let short = format!("redis-{}", nodes.join(","));
-            bar_text(c, a, z, (top + bot) / 2, &[long, short, nodes.join(",")]);
+            let tiny = format!("r{}", nodes.join(","));
+            bar_text(c, a, z, (top + bot) / 2, &[long, short, tiny]);
         }
     }
     // Resource sessions, with their writes.
