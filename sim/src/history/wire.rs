@@ -142,7 +142,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex<E: de::Error>(s: &str) -> Result<Vec<u8>, E> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(E::custom("odd-length hex"));
     }
     (0..s.len())

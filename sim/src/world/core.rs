@@ -69,7 +69,11 @@ struct State {
 pub struct World {
     scenario: Scenario,
     seed: u64,
-    start: madsim::time::Instant,
+    /// madsim's clock, held so that reading true time is one call (no
+    /// context lookup, no `clock_gettime` interposition).
+    time: madsim::time::TimeHandle,
+    /// The runtime's elapsed time when the world was made: true time zero.
+    start: Duration,
     state: Mutex<State>,
     /// Notified when the last client finishes.
     all_done: Notify,
@@ -84,9 +88,11 @@ impl World {
     pub fn new(scenario: Scenario, seed: u64, clocks: BTreeMap<NodeRef, Clock>) -> World {
         let clients = scenario.clients.count;
         let nodes = scenario.redis.nodes;
+        let time = madsim::time::TimeHandle::current();
         World {
             seed,
-            start: madsim::time::Instant::now(),
+            start: time.elapsed(),
+            time,
             state: Mutex::new(State {
                 history: Vec::with_capacity(1024),
                 liveness: Liveness::new(clocks.keys().copied()),
@@ -135,7 +141,7 @@ impl World {
 
     /// True time since the start of the run, in µs.
     pub fn now_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
+        (self.time.elapsed() - self.start).as_micros() as u64
     }
 
     /// `node`'s monotonic clock now, ms.
