@@ -55,7 +55,8 @@ impl Fault {
 pub enum Trigger {
     /// `acquired:client-i`: client i's acquire returned success.
     Acquired { client: usize },
-    /// `granted:redis-j:client-i`: node j accepted client i's lock write.
+    /// `granted:redis-j:client-i`: client i's acquire command won the lock
+    /// on node j (by the algorithm's `Grant` rule), as node j applied it.
     Granted { node: usize, client: usize },
     /// `released:client-i`: client i starts its release.
     Released { client: usize },
