@@ -34,7 +34,8 @@ mod clients;
 use super::client_proc::{ClientProc, FromClient};
 use super::redis_proc::{self, RedisProc};
 use super::sys;
-use super::{trigger_of, ClientSpec, Down};
+use super::{ClientSpec, Down};
+use crate::history::triggers::Triggers;
 use crate::history::{Event, EventKind, History};
 use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
 use crate::model::ResourceState;
@@ -220,7 +221,7 @@ struct Coord {
     incarnation: Vec<u32>,
     progress: Vec<u32>,
     done: BTreeSet<usize>,
-    trigger_counts: Vec<(Trigger, u32)>,
+    triggers: Triggers,
     resource: ResourceState,
     next_session: u64,
     sessions: BTreeMap<(usize, u32), u64>,
@@ -242,6 +243,7 @@ struct Coord {
 
 impl Coord {
     fn new(s: Scenario, opts: LiveOptions, dir: PathBuf, tx: mpsc::UnboundedSender<Msg>) -> Coord {
+        let triggers = Triggers::new(&s.faults);
         let clients = s.clients.count;
         let offsets = {
             let clocks = initial_clocks(&s, opts.seed);
@@ -266,7 +268,7 @@ impl Coord {
             incarnation: vec![0; clients],
             progress: vec![0; clients],
             done: BTreeSet::new(),
-            trigger_counts: Vec::new(),
+            triggers,
             resource: ResourceState::default(),
             next_session: 0,
             sessions: BTreeMap::new(),
@@ -327,43 +329,14 @@ impl Coord {
         if self.closed {
             return;
         }
-        let trigger = trigger_of(&e.kind);
+        let fired = self.triggers.observe(&e.kind);
         self.history.push(e);
-        if let Some(trigger) = trigger {
-            self.count_trigger(trigger);
-        }
-    }
-
-    fn count_trigger(&mut self, trigger: Trigger) {
-        let count = match self.trigger_counts.iter_mut().find(|(t, _)| *t == trigger) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                self.trigger_counts.push((trigger, 1));
-                1
-            }
-        };
-        let fired: Vec<(FaultSpec, u64)> = self
-            .s
-            .faults
-            .iter()
-            .filter_map(|spec| match spec.when {
-                When::On {
-                    trigger: t,
-                    nth,
-                    delay_ms,
-                } if t == trigger && nth == count => Some((spec.clone(), delay_ms)),
-                _ => None,
-            })
-            .collect();
-        for (spec, delay_ms) in fired {
-            let action = Action::Inject(spec, Some(trigger));
-            if delay_ms == 0 {
+        for f in fired {
+            let action = Action::Inject(f.spec, Some(f.trigger));
+            if f.delay_ms == 0 {
                 self.due.push_back(action);
             } else {
-                self.later(Duration::from_millis(delay_ms), action);
+                self.later(Duration::from_millis(f.delay_ms), action);
             }
         }
     }

@@ -20,10 +20,11 @@
 //! simulator.
 
 use super::{sys, ClientSpec, LiveOp, Up};
+use crate::history::triggers::Triggers;
 use crate::history::{CallEnd, EventKind};
 use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
 use crate::model::WriteOutcome;
-use crate::model::{NodeRef, Topology, Trigger};
+use crate::model::{NodeRef, Topology};
 use locksim_models::{Argv, CallError, Deadline, Env, Grant, LocalTask, Note, Reply, TaskHandle};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -209,7 +210,7 @@ struct Inner {
     client: usize,
     /// The triggers the scenario's faults wait for (events that match one
     /// are `sync`).
-    triggers: Vec<Trigger>,
+    triggers: Triggers,
     /// Acks of `sync` events, from the stdin thread.
     ack_rx: std::sync::mpsc::Receiver<()>,
     /// Acks owed for `sync` events, collected at the next await point.
@@ -253,7 +254,7 @@ impl LiveEnv {
         let nodes = spec.ports.len();
         LiveEnv(Rc::new(Inner {
             client,
-            triggers: super::triggers_of(s),
+            triggers: Triggers::new(&s.faults),
             ack_rx,
             owed_acks: Cell::new(0),
             single: s.redis.topology != Topology::Independent,
@@ -314,7 +315,7 @@ impl LiveEnv {
                 WALL_EPOCH_MS + (t_us / 1000) as i64,
             ),
         };
-        let sync = super::trigger_of(&kind).is_some_and(|t| self.0.triggers.contains(&t));
+        let sync = kind.trigger().is_some_and(|t| self.0.triggers.watches(t));
         let kind_is_grant = matches!(kind, EventKind::Granted { .. });
         send_up(&Up::Event {
             t_us,

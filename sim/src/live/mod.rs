@@ -84,7 +84,7 @@ pub mod sys;
 use crate::history::EventKind;
 use crate::model::ResourceOp;
 use crate::model::WriteOutcome;
-use crate::model::{Fault, NodeRef, Scenario, Span, Topology, Trigger, When};
+use crate::model::{Fault, NodeRef, Scenario, Span, Topology, When};
 use serde::{Deserialize, Serialize};
 
 pub use coordinator::{run_live, LiveError, LiveOptions, LiveRun};
@@ -161,30 +161,6 @@ pub enum Down {
     /// The coordinator has handled a `sync` event (and injected what it
     /// triggered with no delay).
     Ack,
-}
-
-/// The trigger an event fires, if any (as the simulator's world does).
-pub fn trigger_of(kind: &EventKind) -> Option<Trigger> {
-    match *kind {
-        EventKind::AcquireOk { client, .. } => Some(Trigger::Acquired { client }),
-        EventKind::Granted { node, client } => Some(Trigger::Granted { node, client }),
-        EventKind::ReleaseInvoke { client } => Some(Trigger::Released { client }),
-        EventKind::Extended { client, .. } => Some(Trigger::Renewed { client }),
-        _ => None,
-    }
-}
-
-/// Every trigger the scenario's faults wait for.
-pub fn triggers_of(s: &Scenario) -> Vec<Trigger> {
-    let mut v: Vec<Trigger> = Vec::new();
-    for f in &s.faults {
-        if let When::On { trigger, .. } = f.when {
-            if !v.contains(&trigger) {
-                v.push(trigger);
-            }
-        }
-    }
-    v
 }
 
 /// What a client process is told on its command line (as a JSON file).
