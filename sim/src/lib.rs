@@ -57,7 +57,7 @@
 //! | | [`live`] | the same scenarios against real redis-server processes |
 //! | front | [`cli`] | the `locksim` command |
 //!
-//! A run: [`world::run`] draws the nemesis's faults (if any) and the
+//! A run: [`world::run()`] draws the nemesis's faults (if any) and the
 //! clients' clocks from the seed, starts a fresh madsim runtime, and lets
 //! the clients cycle through acquire, critical section and release. Every
 //! process records what it does in the world's history; the world is

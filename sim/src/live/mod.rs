@@ -18,7 +18,7 @@
 //! The coordinator ([`coordinator`]) is the world: it owns the history,
 //! fires faults at `at_ms` by its own clock and on triggers as the clients'
 //! events stream in, serves the resource (the same
-//! [`crate::world::resource::ResourceState`]) and finally hands the history to the
+//! [`crate::model::ResourceState`]) and finally hands the history to the
 //! same oracle ([`crate::oracle::check`]) the simulator uses.
 //!
 //! ## Time

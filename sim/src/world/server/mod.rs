@@ -1,4 +1,4 @@
-//! A Redis server process: the madsim node that wraps a [`RedisNode`].
+//! A Redis server process: the madsim node that wraps a [`crate::redis::RedisNode`].
 //!
 //! The process owns its keyspace (it dies with the process); what must
 //! survive a crash lives in the world: the node's disk
