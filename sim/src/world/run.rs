@@ -221,21 +221,43 @@ fn inject_triggered(world: &Arc<World>) {
     });
 }
 
+/// The explicit `at_ms` faults and the final heal, on one timer task of
+/// the nemesis node that sleeps until the next one is due. One task, the
+/// same in every run, whatever the schedule: adding a fault at time T
+/// leaves the run before T untouched (madsim draws from its generator to
+/// pick among ready tasks, so a timer task per fault would perturb the
+/// run from its start). `locksim check` relies on this to place a fault
+/// at a decision point of a run it has seen. Faults at 0 land before any
+/// node runs (a client paused at 0 starts late); faults at or after the
+/// heal are skipped.
 fn schedule_faults(world: &Arc<World>) {
+    let heal_ms = world.scenario().heal_ms();
+    let mut timed: Vec<(u64, Option<FaultSpec>)> = Vec::new();
     for spec in &world.scenario().faults {
         if let When::At { at_ms } = spec.when {
-            fault::schedule(
-                world,
-                spec.clone(),
-                None,
-                Duration::from_millis(at_ms), // at 0: before any node runs (a client paused at 0 starts late)
-            );
+            if at_ms == 0 {
+                fault::inject(world, &spec.fault, None);
+            } else {
+                timed.push((at_ms, Some(spec.clone())));
+            }
         }
     }
+    // Stable: faults due at the same ms keep their file order; the heal
+    // goes after the faults due before it and before those due with it.
+    timed.sort_by_key(|(at, _)| *at);
+    let heal_at = timed.partition_point(|(at, _)| *at < heal_ms);
+    timed.insert(heal_at, (heal_ms, None));
     let w = world.clone();
-    fault::run_later(
-        world,
-        Duration::from_millis(world.scenario().heal_ms()),
-        move || fault::heal_all(&w),
-    );
+    world.nemesis().spawn(async move {
+        for (at_ms, spec) in timed {
+            let due_us = (at_ms * 1000).saturating_sub(w.now_us());
+            if due_us > 0 {
+                madsim::time::sleep(Duration::from_micros(due_us)).await;
+            }
+            match spec {
+                Some(spec) => fault::inject(&w, &spec.fault, None),
+                None => fault::heal_all(&w),
+            }
+        }
+    });
 }
