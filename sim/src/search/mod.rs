@@ -2,6 +2,7 @@
 //! minimal explicit schedule, proptest strategies over schedules, the
 //! safety matrix, and the parallel sweep they all run on.
 
+pub mod check;
 pub mod hunt;
 pub mod matrix;
 pub mod shrink;

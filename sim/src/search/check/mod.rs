@@ -1,0 +1,434 @@
+//! `locksim check`: a bounded proof for a small setup. Either no placement
+//! of up to K faults breaks it, or here is the shortest story that does.
+//!
+//! 1. The scenario runs once without faults (its own faults and nemesis
+//!    are dropped). Its [decision points](points) are every event after
+//!    which a fault can change the outcome: grants, acquire replies,
+//!    releases, renewals, replication applies, fsyncs, expiries.
+//! 2. Level 1 places each fault of the [alphabet](space) at each point and
+//!    runs it. Level k + 1 places one more fault at each decision point
+//!    *after* the last one, in the run the first k faults made. A run with
+//!    one more fault replays its parent exactly up to the new fault, so the
+//!    points of one run are points of the next.
+//! 3. Placements that land at the same instant by the same mechanism with
+//!    the same fault lead to the same run: only the first is run, the rest
+//!    are counted as deduplicated.
+//!
+//! Schedules are run in a fixed order (level, then the placement order
+//! within the level), in parallel chunks; the first violation in that
+//! order is the **shortest counterexample**: fewest faults, then earliest.
+//! The result never depends on `jobs`. With none, the setup is
+//! **certified** for that bound and alphabet. A budget (`runs`, `time`)
+//! that ends first leaves the space **partly covered**, and says how much.
+//!
+//! `shard = I/N` keeps the level-1 placements whose index is I mod N and
+//! everything placed after them: shards split the space without overlap,
+//! and [`merge`](Outcome::merge) gives the verdict one machine would.
+//!
+//! ```no_run
+//! use locksim::scenario::load_scenario;
+//! use locksim::search::check::{Check, Verdict};
+//! let s = load_scenario("scenarios/set-nx-px-aof-always-crash.toml".as_ref()).unwrap();
+//! let report = Check::new(s).faults(1).run();
+//! assert!(matches!(report.verdict, Verdict::Certified));
+//! ```
+
+pub mod points;
+pub mod space;
+
+use crate::model::{Fault, FaultSpec, Scenario, Verdict as RunVerdict};
+use crate::search::hunt::Shard;
+use crate::search::sweep::{default_jobs, sweep};
+use crate::world::nemesis::quiet;
+use crate::world::run::{run, Outcome as RunOutcome};
+use points::{points, Point};
+use serde::{Deserialize, Serialize};
+use space::{alphabet_of, faults_at, Kind};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// One placed fault: where, and what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placement {
+    pub point: Point,
+    pub fault: Fault,
+}
+
+/// A schedule: the placements of one run, in time order, with its place
+/// in the enumeration (`order`: the index at each level).
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub placements: Vec<Placement>,
+    pub order: Vec<u64>,
+}
+
+impl Schedule {
+    /// The faults as a scenario file writes them.
+    pub fn specs(&self) -> Vec<FaultSpec> {
+        self.placements
+            .iter()
+            .map(|p| FaultSpec {
+                when: p.point.when,
+                fault: p.fault.clone(),
+            })
+            .collect()
+    }
+
+    /// True time (µs) the last fault lands.
+    fn last_us(&self) -> u64 {
+        self.placements.last().map_or(0, |p| p.point.lands_us())
+    }
+}
+
+/// What a check concluded.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// No violation anywhere in the space.
+    Certified,
+    /// The shortest counterexample.
+    Counterexample(Box<Counterexample>),
+    /// The budget ended before the space was covered.
+    Exhausted,
+}
+
+/// A violating schedule and its run.
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    pub schedule: Schedule,
+    /// The explicit scenario that replays it.
+    pub scenario: Scenario,
+    pub outcome: RunOutcome,
+}
+
+/// How much of the space a check covered.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Decision points of the fault-free run.
+    pub points: usize,
+    /// Schedules run.
+    pub schedules: u64,
+    /// Placements not run because an earlier one leads to the same run.
+    pub deduplicated: u64,
+    /// Runs that only replayed a parent to find its decision points.
+    pub replays: u64,
+    /// Levels (fault counts) covered completely.
+    pub levels_done: usize,
+    /// Schedules known at the level in progress, and how many of them ran.
+    pub level_known: u64,
+    pub level_run: u64,
+}
+
+/// The result of a check.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub coverage: Coverage,
+    pub faults: usize,
+    pub alphabet: Vec<Kind>,
+    pub wall: Duration,
+}
+
+impl Report {
+    /// The one-line verdict.
+    pub fn summary(&self) -> String {
+        let c = &self.coverage;
+        let kinds: Vec<&str> = self.alphabet.iter().map(|k| k.name()).collect();
+        match &self.verdict {
+            Verdict::Certified => format!(
+                "certified: no violation with <={} fault(s) of kinds {} at any of {} decision points: {} schedules run, {} deduplicated",
+                self.faults,
+                kinds.join(","),
+                c.points,
+                c.schedules,
+                c.deduplicated
+            ),
+            Verdict::Counterexample(cx) => format!(
+                "counterexample with {} fault(s), after {} schedules: {}",
+                cx.schedule.placements.len(),
+                c.schedules,
+                describe(&cx.schedule)
+            ),
+            Verdict::Exhausted => format!(
+                "budget exhausted: levels 1..={} covered, level {}: {} of {} schedules run ({} in all, {} deduplicated); no violation so far",
+                c.levels_done,
+                c.levels_done + 1,
+                c.level_run,
+                c.level_known,
+                c.schedules,
+                c.deduplicated
+            ),
+        }
+    }
+}
+
+/// The placements of a schedule in words.
+pub fn describe(s: &Schedule) -> String {
+    let parts: Vec<String> = s
+        .placements
+        .iter()
+        .map(|p| {
+            format!(
+                "{} after the {}",
+                crate::report::describe::fault(&p.fault),
+                p.point
+            )
+        })
+        .collect();
+    parts.join("; then ")
+}
+
+/// A bounded check of one scenario.
+pub struct Check {
+    base: Scenario,
+    seed: u64,
+    faults: usize,
+    alphabet: Vec<Kind>,
+    jobs: usize,
+    max_runs: Option<u64>,
+    max_time: Option<Duration>,
+    shard: Shard,
+    progress: Option<Box<dyn Fn(&Coverage) + Sync>>,
+}
+
+impl Check {
+    /// A check of `scenario` at its seed: its own faults and nemesis are
+    /// dropped; the alphabet defaults to its nemesis's classes (all kinds
+    /// when it has none); one fault; no budget.
+    pub fn new(scenario: Scenario) -> Check {
+        let alphabet = alphabet_of(&scenario);
+        let seed = scenario.seed;
+        let mut base = scenario;
+        base.faults.clear();
+        quiet(&mut base.nemesis);
+        Check {
+            base,
+            seed,
+            faults: 1,
+            alphabet,
+            jobs: default_jobs(),
+            max_runs: None,
+            max_time: None,
+            shard: Shard::ALL,
+            progress: None,
+        }
+    }
+
+    pub fn seed(mut self, seed: u64) -> Check {
+        self.seed = seed;
+        self
+    }
+
+    pub fn faults(mut self, k: usize) -> Check {
+        self.faults = k.max(1);
+        self
+    }
+
+    pub fn alphabet(mut self, kinds: Vec<Kind>) -> Check {
+        self.alphabet = kinds;
+        self
+    }
+
+    pub fn jobs(mut self, jobs: usize) -> Check {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    pub fn max_runs(mut self, runs: u64) -> Check {
+        self.max_runs = Some(runs);
+        self
+    }
+
+    pub fn max_time(mut self, t: Duration) -> Check {
+        self.max_time = Some(t);
+        self
+    }
+
+    pub fn shard(mut self, shard: Shard) -> Check {
+        self.shard = shard;
+        self
+    }
+
+    pub fn on_progress(mut self, f: impl Fn(&Coverage) + Sync + 'static) -> Check {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// The scenario every schedule is added to.
+    pub fn base(&self) -> &Scenario {
+        &self.base
+    }
+
+    /// The run seed.
+    pub fn run_seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The bound K: at most this many faults per schedule.
+    pub fn max_faults(&self) -> usize {
+        self.faults
+    }
+
+    /// The fault kinds placed.
+    pub fn kinds(&self) -> &[Kind] {
+        &self.alphabet
+    }
+
+    /// Worker threads.
+    pub fn job_count(&self) -> usize {
+        self.jobs
+    }
+
+    /// The explicit scenario that runs `schedule`.
+    pub fn scenario_for(&self, schedule: &Schedule) -> Scenario {
+        let mut s = self.base.clone();
+        s.faults = schedule.specs();
+        s.seed = self.seed;
+        s
+    }
+
+    /// Runs the check.
+    pub fn run(&self) -> Report {
+        let started = Instant::now();
+        let mut cov = Coverage::default();
+        let heal_us = self.base.heal_ms() * 1000;
+        let key = self.base.lock.key.clone();
+        let root = run(&self.base, self.seed);
+        cov.replays += 1;
+        let root_points = points(&root.history.events, &key, 0, heal_us);
+        cov.points = root_points.len();
+        let report = |verdict, cov: Coverage| Report {
+            verdict,
+            coverage: cov,
+            faults: self.faults,
+            alphabet: self.alphabet.clone(),
+            wall: started.elapsed(),
+        };
+        if root.verdict() == RunVerdict::Violation {
+            let cx = Counterexample {
+                schedule: Schedule {
+                    placements: Vec::new(),
+                    order: Vec::new(),
+                },
+                scenario: self.scenario_for(&Schedule {
+                    placements: Vec::new(),
+                    order: Vec::new(),
+                }),
+                outcome: root,
+            };
+            return report(Verdict::Counterexample(Box::new(cx)), cov);
+        }
+        let parent = Schedule {
+            placements: Vec::new(),
+            order: Vec::new(),
+        };
+        let mut frontier: Vec<(Schedule, Vec<Point>)> = vec![(parent, root_points)];
+        for level in 1..=self.faults {
+            let mut level_schedules = Vec::new();
+            for (parent, pts) in &frontier {
+                let mut seen: BTreeSet<((u64, bool), String)> = BTreeSet::new();
+                let mut idx = 0u64;
+                for p in pts {
+                    for f in faults_at(&self.base, &self.alphabet, p) {
+                        let i = idx;
+                        idx += 1;
+                        if level == 1 && !self.shard.owns(i) {
+                            continue;
+                        }
+                        if !seen.insert((p.key(), format!("{f:?}"))) {
+                            cov.deduplicated += 1;
+                            continue;
+                        }
+                        let mut s = parent.clone();
+                        s.placements.push(Placement {
+                            point: p.clone(),
+                            fault: f,
+                        });
+                        s.order.push(i);
+                        level_schedules.push(s);
+                    }
+                }
+            }
+            cov.level_known = level_schedules.len() as u64;
+            cov.level_run = 0;
+            let found = self.run_level(&level_schedules, &mut cov, started);
+            match found {
+                LevelEnd::Found(cx) => return report(Verdict::Counterexample(cx), cov),
+                LevelEnd::OutOfBudget => return report(Verdict::Exhausted, cov),
+                LevelEnd::Clean => {}
+            }
+            cov.levels_done = level;
+            if level == self.faults {
+                break;
+            }
+            // Expand: the points of each run after its last fault.
+            frontier = Vec::new();
+            for s in level_schedules {
+                if self.out_of_budget(&cov, started) {
+                    cov.level_known = 0;
+                    return report(Verdict::Exhausted, cov);
+                }
+                let o = run(&self.scenario_for(&s), self.seed);
+                cov.replays += 1;
+                let pts = points(&o.history.events, &key, s.last_us() + 1, heal_us);
+                frontier.push((s, pts));
+            }
+        }
+        report(Verdict::Certified, cov)
+    }
+
+    fn out_of_budget(&self, cov: &Coverage, started: Instant) -> bool {
+        self.max_runs
+            .is_some_and(|m| cov.schedules + cov.replays >= m)
+            || self.max_time.is_some_and(|t| started.elapsed() >= t)
+    }
+
+    /// Runs one level's schedules in order, in chunks; stops at the first
+    /// chunk with a violation (its first violation in order) or when the
+    /// budget ends.
+    fn run_level(&self, schedules: &[Schedule], cov: &mut Coverage, started: Instant) -> LevelEnd {
+        let chunk = (self.jobs * 16).max(16);
+        let mut at = 0;
+        while at < schedules.len() {
+            if self.out_of_budget(cov, started) {
+                return LevelEnd::OutOfBudget;
+            }
+            let mut end = (at + chunk).min(schedules.len());
+            if let Some(m) = self.max_runs {
+                let left = m.saturating_sub(cov.schedules + cov.replays) as usize;
+                end = end.min(at + left.max(1));
+            }
+            let batch = &schedules[at..end];
+            let verdicts = sweep(
+                batch,
+                self.jobs,
+                |s| run(&self.scenario_for(s), self.seed).verdict(),
+                &|_| {},
+            );
+            if let Some(i) = verdicts.iter().position(|v| *v == RunVerdict::Violation) {
+                cov.schedules += (i + 1) as u64;
+                cov.level_run += (i + 1) as u64;
+                let s = batch[i].clone();
+                let scenario = self.scenario_for(&s);
+                let outcome = run(&scenario, self.seed);
+                return LevelEnd::Found(Box::new(Counterexample {
+                    schedule: s,
+                    scenario,
+                    outcome,
+                }));
+            }
+            cov.schedules += batch.len() as u64;
+            cov.level_run += batch.len() as u64;
+            at = end;
+            if let Some(p) = &self.progress {
+                p(cov);
+            }
+        }
+        LevelEnd::Clean
+    }
+}
+
+enum LevelEnd {
+    Clean,
+    Found(Box<Counterexample>),
+    OutOfBudget,
+}
