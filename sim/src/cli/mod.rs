@@ -1,10 +1,12 @@
 //! The `locksim` command line.
 //!
-//! Exit codes: 0 when every expectation held (or a hunt found nothing),
-//! 1 when an expectation failed (or a hunt found a violation), 2 for bad
-//! input or usage.
+//! Exit codes: 0 when every expectation held (or a hunt found nothing, or
+//! a check certified), 1 when an expectation failed (or a hunt or check
+//! found a violation), 2 for bad input or usage, 3 when a check's budget
+//! ended before it covered its space.
 
 mod bench;
+mod check;
 mod hunt;
 mod live;
 mod matrix;
@@ -50,6 +52,8 @@ pub enum Command {
     /// Random faults from a scenario's `[nemesis]`, seed after seed; the first
     /// violation is shrunk to a minimal scenario file plus report.
     Hunt(hunt::HuntArgs),
+    /// Prove a small setup safe up to K faults, or find its shortest counterexample
+    Check(check::CheckArgs),
     /// Algorithms x fault classes x persistence modes: violation rates into reports/matrix.*.
     Matrix(matrix::MatrixArgs),
     /// Run a scenario against real redis-server processes it starts on
@@ -111,6 +115,7 @@ pub fn main() -> i32 {
         }
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Hunt(args)) => hunt::hunt(&args),
+        Some(Command::Check(args)) => check::check(&args),
         Some(Command::Matrix(args)) => matrix::matrix(&args),
         Some(Command::Live(args)) => live::live(&args),
         Some(Command::LiveClient(args)) => live::live_client(&args),

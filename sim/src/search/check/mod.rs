@@ -34,6 +34,7 @@
 //! ```
 
 pub mod points;
+pub mod shard;
 pub mod space;
 
 use crate::model::{Fault, FaultSpec, Scenario, Verdict as RunVerdict};
@@ -44,7 +45,7 @@ use crate::world::run::{run, Outcome as RunOutcome};
 use points::{points, Point};
 use serde::{Deserialize, Serialize};
 use space::{alphabet_of, faults_at, Kind};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// One placed fault: where, and what.
@@ -147,6 +148,14 @@ impl Report {
                 cx.schedule.placements.len(),
                 c.schedules,
                 describe(&cx.schedule)
+            ),
+            Verdict::Exhausted if c.level_known == 0 => format!(
+                "budget exhausted: levels 1..={} covered ({} schedules, {} deduplicated), level {} not started: finding its decision points took {} replays; no violation so far",
+                c.levels_done,
+                c.schedules,
+                c.deduplicated,
+                c.levels_done + 1,
+                c.replays
             ),
             Verdict::Exhausted => format!(
                 "budget exhausted: levels 1..={} covered, level {}: {} of {} schedules run ({} in all, {} deduplicated); no violation so far",
@@ -293,7 +302,10 @@ impl Check {
         let heal_us = self.base.heal_ms() * 1000;
         let key = self.base.lock.key.clone();
         let root = run(&self.base, self.seed);
-        cov.replays += 1;
+        // Every shard runs the fault-free run; shard 0 counts it.
+        if self.shard.owns(0) {
+            cov.replays += 1;
+        }
         let root_points = points(&root.history.events, &key, 0, heal_us);
         cov.points = root_points.len();
         let report = |verdict, cov: Coverage| Report {
@@ -325,17 +337,26 @@ impl Check {
         for level in 1..=self.faults {
             let mut level_schedules = Vec::new();
             for (parent, pts) in &frontier {
-                let mut seen: BTreeSet<((u64, bool), String)> = BTreeSet::new();
-                let mut idx = 0u64;
+                // Placements landing at the same instant by the same
+                // mechanism with the same fault lead to the same run. The
+                // unique ones are numbered; a level-1 placement belongs to
+                // shard (number mod N), and so does a duplicate of it.
+                let mut first: BTreeMap<((u64, bool), String), u64> = BTreeMap::new();
+                let mut unique = 0u64;
                 for p in pts {
                     for f in faults_at(&self.base, &self.alphabet, p) {
-                        let i = idx;
-                        idx += 1;
-                        if level == 1 && !self.shard.owns(i) {
+                        let key = (p.key(), format!("{f:?}"));
+                        let owned = |i: u64| level > 1 || self.shard.owns(i);
+                        if let Some(&i) = first.get(&key) {
+                            if owned(i) {
+                                cov.deduplicated += 1;
+                            }
                             continue;
                         }
-                        if !seen.insert((p.key(), format!("{f:?}"))) {
-                            cov.deduplicated += 1;
+                        let i = unique;
+                        unique += 1;
+                        first.insert(key, i);
+                        if !owned(i) {
                             continue;
                         }
                         let mut s = parent.clone();
@@ -362,9 +383,10 @@ impl Check {
             }
             // Expand: the points of each run after its last fault.
             frontier = Vec::new();
+            cov.level_known = 0;
+            cov.level_run = 0;
             for s in level_schedules {
                 if self.out_of_budget(&cov, started) {
-                    cov.level_known = 0;
                     return report(Verdict::Exhausted, cov);
                 }
                 let o = run(&self.scenario_for(&s), self.seed);
