@@ -186,6 +186,9 @@ pub fn describe(s: &Schedule) -> String {
     parts.join("; then ")
 }
 
+/// Called after each chunk of schedules with the coverage so far.
+type OnProgress = Box<dyn Fn(&Coverage) + Sync>;
+
 /// A bounded check of one scenario.
 pub struct Check {
     base: Scenario,
@@ -196,7 +199,7 @@ pub struct Check {
     max_runs: Option<u64>,
     max_time: Option<Duration>,
     shard: Shard,
-    progress: Option<Box<dyn Fn(&Coverage) + Sync>>,
+    progress: Option<OnProgress>,
 }
 
 impl Check {
