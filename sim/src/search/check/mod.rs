@@ -34,6 +34,7 @@
 //! ```
 
 pub mod points;
+pub mod random;
 pub mod space;
 
 use crate::model::{Fault, FaultSpec, Scenario, Verdict as RunVerdict};
