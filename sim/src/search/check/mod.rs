@@ -2,7 +2,7 @@
 //! of up to K faults breaks it, or here is the shortest story that does.
 //!
 //! 1. The scenario runs once without faults (its own faults and nemesis
-//!    are dropped). Its [decision points](points) are every event after
+//!    are dropped). Its [decision points](mod@points) are every event after
 //!    which a fault can change the outcome: grants, acquire replies,
 //!    releases, renewals, replication applies, fsyncs, expiries.
 //! 2. Level 1 places each fault of the [alphabet](space) at each point and
@@ -23,7 +23,7 @@
 //!
 //! `shard = I/N` keeps the level-1 placements whose index is I mod N and
 //! everything placed after them: shards split the space without overlap,
-//! and [`merge`](Outcome::merge) gives the verdict one machine would.
+//! and [`shard::merge`] gives the verdict one machine would.
 //!
 //! ```no_run
 //! use locksim::scenario::load_scenario;
@@ -34,6 +34,7 @@
 //! ```
 
 pub mod points;
+pub mod random;
 pub mod shard;
 pub mod space;
 
