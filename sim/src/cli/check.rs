@@ -13,6 +13,7 @@ use crate::model::{Scenario, Verdict as RunVerdict};
 use crate::report::{repro_line, write_atomic, write_report};
 use crate::scenario::{load_scenario, parse_scenario_unchecked};
 use crate::search::check::shard::{self, Merged, ShardResult};
+use crate::search::check::random;
 use crate::search::check::space::Kind;
 use crate::search::check::{Check, Coverage, Verdict};
 use crate::search::hunt::Shard;
@@ -59,6 +60,11 @@ pub struct CheckArgs {
     /// Join the shard results found in these directories.
     #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["file", "shard"])]
     pub merge: Vec<PathBuf>,
+    /// Instead of covering the space, draw N random schedules of up to K
+    /// faults over the same decision points (PCT-style) and print the
+    /// probability bound that gives.
+    #[arg(long, value_name = "N", conflicts_with_all = ["shard", "merge"], value_parser = clap::value_parser!(u64).range(1..))]
+    pub random: Option<u64>,
     /// Where counterexamples and shard results go (default ./locksim-checks/<name>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -115,6 +121,13 @@ pub fn check(args: &CheckArgs) -> i32 {
     if let Some(sh) = shard {
         c = c.shard(sh);
     }
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("locksim-checks").join(&s.name));
+    if let Some(n) = args.random {
+        return random_draws(&c, n, &s, &file, &out_dir, args.json);
+    }
     let bar = progress_bar(args.json);
     if let Some(b) = &bar {
         let b = b.clone();
@@ -132,10 +145,6 @@ pub fn check(args: &CheckArgs) -> i32 {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("locksim-checks").join(&s.name));
     if let Some(sh) = shard {
         let r = ShardResult::new(&report, c.base().to_toml(), c.run_seed(), sh);
         let p = ShardResult::path(&out_dir, &s.name, sh);
@@ -311,6 +320,34 @@ fn print_report(
                 " (REPLAY MISMATCH)"
             }
         );
+    }
+}
+
+/// `--random N`: exit 1 with the first violating draw written like a
+/// counterexample, else 0 (nothing found is not a proof: the bound says
+/// how much it is worth).
+fn random_draws(c: &Check, n: u64, s: &Scenario, file: &str, dir: &Path, as_json: bool) -> i32 {
+    let r = random::random(c, n);
+    let summary = r.summary();
+    let mut written = None;
+    if let Some(v) = &r.violation {
+        let cx = &v.counterexample;
+        match save(dir, s, file, &cx.scenario, &cx.outcome, c.run_seed(), &summary) {
+            Ok(w) => written = Some(w),
+            Err(e) => return fail(format!("{}: {e}", dir.display())),
+        }
+    }
+    let verdict = if r.violation.is_some() { "counterexample" } else { "none-found" };
+    let cov = Coverage {
+        points: r.points,
+        schedules: r.draws,
+        ..Coverage::default()
+    };
+    print_report(as_json, &s.name, file, &summary, verdict, &cov, r.wall, written.as_ref());
+    if r.violation.is_some() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
     }
 }
 
