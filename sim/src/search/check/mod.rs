@@ -35,6 +35,7 @@
 
 pub mod points;
 pub mod space;
+pub mod suggest;
 
 use crate::model::{Fault, FaultSpec, Scenario, Verdict as RunVerdict};
 use crate::search::hunt::Shard;
