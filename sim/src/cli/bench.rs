@@ -25,7 +25,9 @@
 //!
 //! Then, for every violation hunt in `sim/tests/hunt-scenarios/` (one per
 //! ground-truth violation row), the median wall time to the first violation
-//! from random faults on one thread (target: under 1 s). `--memory` runs
+//! from random faults on one thread (target: under 1 s), and beside it the
+//! runs `locksim check` needs to its first violation on the same scenario
+//! (`--no-check` skips that table; see [`check_table`]). `--memory` runs
 //! 100k runs on one thread and prints the resident set every 10k: it must
 //! stay flat.
 
@@ -56,9 +58,13 @@ pub struct BenchArgs {
     pub repeat: u32,
     /// Benchmark these scenario files instead of the built-in two.
     pub files: Vec<std::path::PathBuf>,
-    /// Skip the time-to-first-violation table of the hunt scenarios.
+    /// Skip the time-to-first-violation table of the hunt scenarios (and
+    /// the check-vs-hunt table built on it).
     #[arg(long)]
     pub no_hunts: bool,
+    /// Skip the table of runs to the first violation by `check` vs `hunt`.
+    #[arg(long)]
+    pub no_check: bool,
     /// Only measure memory: `--memory-runs` runs on one thread, RSS every 10k.
     #[arg(long)]
     pub memory: bool,
@@ -195,7 +201,7 @@ pub fn bench(args: &BenchArgs) -> i32 {
     println!("bare/s: bare madsim exchanging the same number of messages; cost/bare: locksim's per-run cost over that baseline.");
     breakdown_table(&scenarios, runs);
     if !args.no_hunts {
-        return hunts_table();
+        return hunts_table(!args.no_check);
     }
     EXIT_OK
 }
@@ -361,8 +367,9 @@ pub fn first_violation(s: &Scenario, want: u64, max_runs: u64, max_wall: f64) ->
     }
 }
 
-/// Median wall time to the first violation for every violation hunt.
-fn hunts_table() -> i32 {
+/// Median wall time to the first violation for every violation hunt; then,
+/// with `check`, the check-vs-hunt table over the same hunts.
+fn hunts_table(check: bool) -> i32 {
     let Some(dir) = crate::search::hunt::hunt_scenarios_dir() else {
         println!("\nskipping the time-to-first-violation table: no sim/tests/hunt-scenarios here (run from the root of a locksim checkout).");
         return EXIT_OK;
@@ -382,6 +389,7 @@ fn hunts_table() -> i32 {
         "{:<44} {:>6} {:>5} {:>12} {:>12} {:>6}",
         "hunt", "runs", "viol", "runs to 1st", "wall to 1st", "<1 s"
     );
+    let mut measured = Vec::new();
     for f in files {
         let s = match load_scenario(&f) {
             Ok(s) => s,
@@ -408,7 +416,156 @@ fn hunts_table() -> i32 {
                 None => "none",
             }
         );
+        measured.push((s, fv));
     }
     println!("runs to 1st / wall to 1st: medians over the gaps between violating seeds (each gap is a hunt from a fresh start).");
+    if check {
+        check_table(&measured);
+    }
     EXIT_OK
+}
+
+/// Seeds per hunt scenario for the check-vs-hunt table.
+const CHECK_SEEDS: u64 = 5;
+/// Runs (schedules plus replays) a check may use per seed.
+const CHECK_BUDGET: u64 = 5_000;
+/// Rows where check must need at least 10x fewer runs than hunting
+/// (issue 13: the failover rows and the pause between sending and reading
+/// the reply).
+const NEEDLE_ROWS: [u32; 4] = [15, 24, 12, 27];
+
+/// Runs `check` needs to its first violation of `s` at `seed`, and the
+/// bound K that found it: K = 1 within [`CHECK_BUDGET`]; when K = 1
+/// certifies, K = 2 with what is left of the budget. The count is that
+/// check's own schedules plus replays (the fault-free run included): what
+/// one `locksim check --faults K` invocation runs. `None`: not found.
+fn check_first(s: &Scenario, seed: u64) -> Option<(u64, usize)> {
+    use crate::search::check::{Check, Verdict};
+    let runs = |r: &crate::search::check::Report| r.coverage.schedules + r.coverage.replays;
+    let one = Check::new(s.clone())
+        .seed(seed)
+        .faults(1)
+        .jobs(1)
+        .max_runs(CHECK_BUDGET)
+        .run();
+    match one.verdict {
+        Verdict::Counterexample(_) => Some((runs(&one), 1)),
+        Verdict::Exhausted => None,
+        Verdict::Certified => {
+            let left = CHECK_BUDGET.saturating_sub(runs(&one));
+            if left == 0 {
+                return None;
+            }
+            let two = Check::new(s.clone())
+                .seed(seed)
+                .faults(2)
+                .jobs(1)
+                .max_runs(left)
+                .run();
+            match two.verdict {
+                Verdict::Counterexample(_) => Some((runs(&two), 2)),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The ground-truth rows a hunt scenario stands for: the number in
+/// `hunt-row-NN-...`.
+fn row_of(name: &str) -> Option<u32> {
+    let rest = name.trim_start_matches("hunt-").strip_prefix("row-")?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Runs to the first violation by `check` (median over scenario seeds
+/// 1..=[`CHECK_SEEDS`], K = 1 then 2, one thread) beside `hunt`'s median
+/// from the time-to-first table, then the issue's targets, computed.
+fn check_table(measured: &[(Scenario, FirstViolation)]) {
+    println!(
+        "\nRuns to the first violation: check (K=1, else K=2; {CHECK_SEEDS} seeds, budget {CHECK_BUDGET} runs each, one thread) vs hunt:"
+    );
+    println!(
+        "{:<44} {:>4} {:>8} {:>6} {:>4} {:>9} {:>7} {:>5}",
+        "hunt", "row", "check", "found", "K", "hunt", "ratio", ""
+    );
+    // (row, check median, hunt median) for the targets.
+    let mut rows: Vec<(u32, Option<f64>, Option<f64>)> = Vec::new();
+    for (s, fv) in measured {
+        let found: Vec<(u64, usize)> = (1..=CHECK_SEEDS)
+            .filter_map(|seed| check_first(s, seed))
+            .collect();
+        // Not found counts as more than any budget: the median is "-" when
+        // half the seeds or more found nothing.
+        let mut all: Vec<f64> = found.iter().map(|&(r, _)| r as f64).collect();
+        all.resize(CHECK_SEEDS as usize, f64::INFINITY);
+        all.sort_by(|a, b| a.total_cmp(b));
+        let median = Some(all[all.len() / 2]).filter(|m| m.is_finite());
+        let max_k = found.iter().map(|&(_, k)| k).max();
+        let hunt = fv.median_runs;
+        let ratio = match (hunt, median) {
+            (Some(h), Some(c)) => format!("{:.1}x", h / c),
+            _ => "-".into(),
+        };
+        let more = match (hunt, median) {
+            (Some(h), Some(c)) => c > h,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let row = row_of(&s.name);
+        println!(
+            "{:<44} {:>4} {:>8} {:>6} {:>4} {:>9} {:>7} {:>5}",
+            s.name.trim_start_matches("hunt-"),
+            row.map_or("?".into(), |r| r.to_string()),
+            median.map_or("-".into(), |m| format!("{m:.0}")),
+            format!("{}/{CHECK_SEEDS}", found.len()),
+            max_k.map_or("-".into(), |k| k.to_string()),
+            hunt.map_or("-".into(), |h| format!("{h:.0}")),
+            ratio,
+            if more { "MORE" } else { "" }
+        );
+        if let Some(r) = row {
+            rows.push((r, median, hunt));
+        }
+    }
+    println!("check: median over seeds of schedules + replays run up to and including the counterexample (the fault-free run counts);");
+    println!("  K: the largest bound that was needed (a K=2 count is that check's own runs, level 1 included); -: not found within the budget.");
+    println!("hunt: the runs-to-1st median above. ratio: hunt / check. MORE: check needed more runs than hunting.");
+    for row in NEEDLE_ROWS {
+        let ratios: Vec<Option<f64>> = rows
+            .iter()
+            .filter(|(r, _, _)| *r == row)
+            .map(|&(_, c, h)| Some(h? / c?))
+            .collect();
+        let text: Vec<String> = ratios
+            .iter()
+            .map(|r| r.map_or("-".into(), |x| format!("{x:.1}x")))
+            .collect();
+        let met = !ratios.is_empty() && ratios.iter().all(|r| r.is_some_and(|x| x >= 10.0));
+        println!(
+            "target: row {row}: >= 10x fewer runs than hunting: {} ({})",
+            if met { "met" } else { "NOT met" },
+            if text.is_empty() {
+                "no hunt scenario".into()
+            } else {
+                text.join(", ")
+            }
+        );
+    }
+    let worse: Vec<String> = rows
+        .iter()
+        .filter(|&&(_, c, h)| match (c, h) {
+            (Some(c), Some(h)) => c > h,
+            (None, Some(_)) => true,
+            _ => false,
+        })
+        .map(|(r, _, _)| r.to_string())
+        .collect();
+    println!(
+        "target: never more runs than hunting: {}",
+        if worse.is_empty() {
+            "met".to_string()
+        } else {
+            format!("NOT met (rows {})", worse.join(", "))
+        }
+    );
 }

@@ -37,6 +37,7 @@ pub mod points;
 pub mod random;
 pub mod shard;
 pub mod space;
+pub mod suggest;
 
 use crate::model::{Fault, FaultSpec, Scenario, Verdict as RunVerdict};
 use crate::search::hunt::Shard;

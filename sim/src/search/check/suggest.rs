@@ -1,0 +1,220 @@
+//! `locksim check --suggest`: the configuration changes that might fix a
+//! counterexample, each re-checked over the same kind of space.
+//!
+//! [`mitigations`] lists, in a fixed order, every mitigation the ground
+//! truth names, each either as the changed scenario or with the reason it
+//! does not apply here:
+//!
+//! | mitigation | change | not applicable when |
+//! |---|---|---|
+//! | fencing | `fencing = true` | already on; the algorithm has no monotonic token (redlock: `LockConfig::validate` refuses it) |
+//! | validity check | `validity_check = true` | already on; the algorithm computes no deadline (plain `setnx`) |
+//! | AOF always | `persistence = "aof-always"` | already on |
+//! | delayed restart | `restart_delay_ms = ttl_ms` | already at least the TTL |
+//! | larger TTL margin | `ttl_ms` doubled | never |
+//! | min replicas | `min_replicas_to_write` | always: no min-replicas model in this build (issue 12) |
+//! | library upgrade | a newer library profile | always: no library profiles in this build (issue 11) |
+//!
+//! [`suggest`] runs one check per applicable mitigation through a closure
+//! (the caller builds each [`Check`](super::Check) with the same bound,
+//! alphabet, budget, jobs and seed), and [`render`] prints the table.
+//!
+//! The check derives its fault lengths from the scenario it checks
+//! (TTL / 2, TTL + 10%, 2 x TTL, the restart delay): under a doubled TTL
+//! the pauses and down times double too, so "certifies" means "for the
+//! same bound and alphabet, at the mitigated setup's own decision points
+//! and lengths".
+
+use super::{describe, Report, Verdict};
+use crate::model::{Persistence, Scenario};
+use crate::scenario::parse_scenario;
+use locksim_models::Algorithm;
+
+/// One configuration change and the scenario it gives.
+#[derive(Clone, Debug)]
+pub struct Mitigation {
+    /// Short name: `fencing`, `validity-check`, ...
+    pub name: &'static str,
+    /// The change in scenario-file terms, e.g. `persistence = "aof-always"`.
+    pub what: String,
+    /// The mitigated scenario, or why the mitigation does not apply.
+    pub scenario: Result<Scenario, String>,
+}
+
+/// Every mitigation, in the order of the module table.
+pub fn mitigations(s: &Scenario) -> Vec<Mitigation> {
+    let ttl = s.lock.ttl_ms;
+    let mut out = Vec::new();
+
+    let mut fenced = s.clone();
+    fenced.lock.fencing = true;
+    out.push(make(
+        s,
+        "fencing",
+        "fencing = true".into(),
+        match s.lock.fencing {
+            true => Err("already `fencing = true`".into()),
+            false => fenced.lock.validate().map(|()| fenced),
+        },
+    ));
+
+    let mut checked = s.clone();
+    checked.lock.validity_check = true;
+    out.push(make(
+        s,
+        "validity-check",
+        "validity_check = true".into(),
+        if s.lock.validity_check {
+            Err("already `validity_check = true`".into())
+        } else if s.lock.algorithm == Algorithm::Setnx && !s.lock.stale_recovery {
+            Err("plain `setnx` computes no deadline to check (its key never expires)".into())
+        } else {
+            checked.lock.validate().map(|()| checked)
+        },
+    ));
+
+    let mut aof = s.clone();
+    aof.redis.persistence = Persistence::AofAlways;
+    out.push(make(
+        s,
+        "aof-always",
+        "persistence = \"aof-always\"".into(),
+        match s.redis.persistence {
+            Persistence::AofAlways => Err("already `persistence = \"aof-always\"`".into()),
+            _ => Ok(aof),
+        },
+    ));
+
+    let mut delayed = s.clone();
+    delayed.redis.restart_delay_ms = ttl;
+    out.push(make(
+        s,
+        "delayed-restart",
+        format!("restart_delay_ms = {ttl} (the TTL)"),
+        if s.redis.restart_delay_ms >= ttl {
+            Err(format!(
+                "already `restart_delay_ms = {}`, at least the TTL ({ttl} ms)",
+                s.redis.restart_delay_ms
+            ))
+        } else {
+            Ok(delayed)
+        },
+    ));
+
+    let mut longer = s.clone();
+    longer.lock.ttl_ms = ttl.saturating_mul(2);
+    out.push(make(
+        s,
+        "ttl-x2",
+        format!("ttl_ms = {} (doubled)", longer.lock.ttl_ms),
+        longer.lock.validate().map(|()| longer),
+    ));
+
+    out.push(Mitigation {
+        name: "min-replicas",
+        what: "min_replicas_to_write = 1".into(),
+        scenario: Err("this build has no min-replicas model yet (issue 12)".into()),
+    });
+    out.push(Mitigation {
+        name: "library-upgrade",
+        what: "a library version upgrade".into(),
+        scenario: Err("no library profiles in this build yet (issue 11)".into()),
+    });
+    out
+}
+
+/// A mitigation; an applicable one is renamed, described in `about`, and
+/// must still parse as a scenario file (its canonical TOML round-trips).
+fn make(
+    base: &Scenario,
+    name: &'static str,
+    what: String,
+    scenario: Result<Scenario, String>,
+) -> Mitigation {
+    let scenario = scenario.and_then(|mut m| {
+        m.name = format!("{}-{name}", base.name);
+        m.about = format!("{} Mitigated: {what}.", base.about);
+        parse_scenario(&m.to_toml(), &format!("{}.toml", m.name))
+            .map_err(|e| e.to_string())
+            .map(|_| m)
+    });
+    Mitigation {
+        name,
+        what,
+        scenario,
+    }
+}
+
+/// Runs `check_of` on every applicable mitigation of `s`, in order; an
+/// inapplicable one gets `None`.
+pub fn suggest(
+    check_of: impl Fn(Scenario) -> Report,
+    s: &Scenario,
+) -> Vec<(Mitigation, Option<Report>)> {
+    mitigations(s)
+        .into_iter()
+        .map(|m| {
+            let report = m.scenario.as_ref().ok().map(|sc| check_of(sc.clone()));
+            (m, report)
+        })
+        .collect()
+}
+
+/// What one mitigation's check concluded, in a few words.
+pub fn outcome(report: Option<&Report>, m: &Mitigation) -> String {
+    match (report, &m.scenario) {
+        (_, Err(why)) => format!("n/a: {why}"),
+        (None, Ok(_)) => "not checked".into(),
+        (Some(r), Ok(_)) => match &r.verdict {
+            Verdict::Certified => format!(
+                "certifies the same space ({} schedules, {} decision points)",
+                r.coverage.schedules, r.coverage.points
+            ),
+            Verdict::Counterexample(cx) => {
+                let mut kinds: Vec<String> = cx
+                    .outcome
+                    .check
+                    .violations
+                    .iter()
+                    .map(|v| format!("{:?}", v.kind))
+                    .collect();
+                kinds.sort();
+                kinds.dedup();
+                let story = match cx.schedule.placements.is_empty() {
+                    true => "the fault-free run".to_string(),
+                    false => describe(&cx.schedule),
+                };
+                format!(
+                    "does not: {} violation with {} fault(s): {story}",
+                    kinds.join("+"),
+                    cx.schedule.placements.len()
+                )
+            }
+            Verdict::Exhausted => format!(
+                "budget exhausted: {} schedules, no violation so far",
+                r.coverage.schedules
+            ),
+        },
+    }
+}
+
+/// The `--suggest` table: one line per mitigation, then what a doubled
+/// TTL changes when it was checked.
+pub fn render(results: &[(Mitigation, Option<Report>)]) -> String {
+    let width = results.iter().map(|(m, _)| m.what.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (m, r) in results {
+        out.push_str(&format!(
+            "  {:width$}  {}\n",
+            m.what,
+            outcome(r.as_ref(), m)
+        ));
+    }
+    if results
+        .iter()
+        .any(|(m, r)| m.name == "ttl-x2" && r.is_some())
+    {
+        out.push_str("  (ttl_ms doubled: only ttl_ms changes; the check's pause, partition and down-time lengths follow the TTL and double too)\n");
+    }
+    out
+}
