@@ -20,14 +20,14 @@ fn deterministic_across_jobs() {
         (
             "tests/hunt-scenarios/row-12-no-validity-check.toml",
             Kind::Pause,
-            3,
+            8,
             16,
         ),
         (
             "tests/hunt-scenarios/row-15-sentinel-failover.toml",
             Kind::Kill,
-            3,
-            64,
+            1,
+            32,
         ),
     ] {
         let s = load(file);

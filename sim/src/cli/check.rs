@@ -12,8 +12,8 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::model::{Scenario, Verdict as RunVerdict};
 use crate::report::{repro_line, write_atomic, write_report};
 use crate::scenario::{load_scenario, parse_scenario_unchecked};
-use crate::search::check::shard::{self, Merged, ShardResult};
 use crate::search::check::random;
+use crate::search::check::shard::{self, Merged, ShardResult};
 use crate::search::check::space::Kind;
 use crate::search::check::{Check, Coverage, Verdict};
 use crate::search::hunt::Shard;
@@ -332,18 +332,39 @@ fn random_draws(c: &Check, n: u64, s: &Scenario, file: &str, dir: &Path, as_json
     let mut written = None;
     if let Some(v) = &r.violation {
         let cx = &v.counterexample;
-        match save(dir, s, file, &cx.scenario, &cx.outcome, c.run_seed(), &summary) {
+        match save(
+            dir,
+            s,
+            file,
+            &cx.scenario,
+            &cx.outcome,
+            c.run_seed(),
+            &summary,
+        ) {
             Ok(w) => written = Some(w),
             Err(e) => return fail(format!("{}: {e}", dir.display())),
         }
     }
-    let verdict = if r.violation.is_some() { "counterexample" } else { "none-found" };
+    let verdict = if r.violation.is_some() {
+        "counterexample"
+    } else {
+        "none-found"
+    };
     let cov = Coverage {
         points: r.points,
         schedules: r.draws,
         ..Coverage::default()
     };
-    print_report(as_json, &s.name, file, &summary, verdict, &cov, r.wall, written.as_ref());
+    print_report(
+        as_json,
+        &s.name,
+        file,
+        &summary,
+        verdict,
+        &cov,
+        r.wall,
+        written.as_ref(),
+    );
     if r.violation.is_some() {
         EXIT_FAILED
     } else {

@@ -59,6 +59,8 @@ pub struct Point {
     pub when: When,
     /// The node the event happened on.
     pub node: Option<NodeRef>,
+    /// The client the event is about (the grantee, the holder), if any.
+    pub client: Option<usize>,
 }
 
 impl Point {
@@ -134,11 +136,21 @@ pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<P
                 at_ms: e.t_us / 1000 + 1,
             },
         };
+        let client = match trigger {
+            Some(
+                Trigger::Granted { client, .. }
+                | Trigger::Acquired { client }
+                | Trigger::Released { client }
+                | Trigger::Renewed { client },
+            ) => Some(client),
+            None => None,
+        };
         let p = Point {
             t_us: e.t_us,
             kind,
             when,
             node: e.node,
+            client,
         };
         let lands = p.lands_us();
         if lands >= from_us && lands < until_us {

@@ -12,9 +12,14 @@
 //! |---|---|---|
 //! | `kill` | every Redis node; every client (restarted at once) | down for the restart delay; TTL + 10%; failover + TTL (Sentinel) |
 //! | `power-loss` | every Redis node, only under `aof-everysec` (elsewhere it loses exactly what a kill loses) | as `kill` |
-//! | `pause` | every node | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Redis nodes, Sentinel) |
-//! | `clock-jump` | every node, forward | TTL / 2; 2 x TTL |
-//! | `partition` | each node cut off alone; under Sentinel also the master with the point's client | TTL + 10%; failover + TTL (Sentinel) |
+//! | `pause` | every client and Redis node | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Redis nodes, Sentinel) |
+//! | `clock-jump` | every client and Redis node, forward | TTL / 2; 2 x TTL |
+//! | `partition` | each node cut off from everyone; each client cut off from the Redis nodes only (it still reaches the resource); under Sentinel also the master with the point's client | TTL + 10%; failover + TTL (Sentinel) |
+//!
+//! At one point the nodes come most relevant first (the point's client,
+//! the node the event happened on, then the rest) and lengths longest
+//! first: that order only decides which of several counterexamples at the
+//! same instant is reported, and how soon a violation is met.
 
 use super::points::Point;
 use crate::model::{Fault, NodeRef, Persistence, Scenario, Topology};
@@ -122,20 +127,54 @@ fn dedup_sorted(mut v: Vec<u64>) -> Vec<u64> {
     v
 }
 
-/// The faults to try at `p`, in a fixed order: kind, node, length.
+/// The nodes a fault at `p` is tried on, most relevant first: the point's
+/// client, the node the event happened on, the other Redis nodes, the
+/// other clients. The order within one point only decides which of
+/// several counterexamples at the same instant is reported, and how soon
+/// a violation is met.
+fn nodes_for(s: &Scenario, p: &Point) -> Vec<NodeRef> {
+    let mut out: Vec<NodeRef> = Vec::new();
+    let mut add = |n: NodeRef| {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    };
+    if let Some(c) = p.client {
+        add(NodeRef::Client(c));
+    }
+    if let Some(n @ NodeRef::Redis(_)) = p.node {
+        add(n);
+    }
+    for i in 0..s.redis.nodes {
+        add(NodeRef::Redis(i));
+    }
+    for i in 0..s.clients.count {
+        add(NodeRef::Client(i));
+    }
+    out
+}
+
+/// Lengths, longest first (the most disruptive first).
+fn longest_first(v: Vec<u64>) -> Vec<u64> {
+    let mut v = dedup_sorted(v);
+    v.reverse();
+    v
+}
+
+/// The faults to try at `p`, in a fixed order: kind, node (most relevant
+/// first), length (longest first).
 pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
     let ttl = s.lock.ttl_ms.max(2);
     let around = ttl + ttl / 10;
     let sentinel = s.redis.topology == Topology::Sentinel;
     let failover = s.redis.failover_after_ms + ttl;
     let restart = s.redis.restart_delay_ms;
-    let redis: Vec<NodeRef> = (0..s.redis.nodes).map(NodeRef::Redis).collect();
-    let clients: Vec<NodeRef> = (0..s.clients.count).map(NodeRef::Client).collect();
+    let nodes = nodes_for(s, p);
     let mut down = vec![restart, around.max(restart)];
     if sentinel {
         down.push(failover.max(restart));
     }
-    let down = dedup_sorted(down);
+    let down = longest_first(down);
     let mut out = Vec::new();
     for &kind in alphabet {
         match kind {
@@ -144,35 +183,36 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
                 if power && s.redis.persistence != Persistence::AofEverysec {
                     continue;
                 }
-                for &node in &redis {
-                    for &ms in &down {
-                        let for_ms = Some(ms);
-                        out.push(match power {
-                            true => Fault::PowerLoss { node, for_ms },
-                            false => Fault::Kill { node, for_ms },
-                        });
-                    }
-                }
-                if !power {
-                    for &node in &clients {
-                        out.push(Fault::Kill { node, for_ms: None });
+                for &node in &nodes {
+                    match node {
+                        NodeRef::Redis(_) => {
+                            for &ms in &down {
+                                let for_ms = Some(ms);
+                                out.push(match power {
+                                    true => Fault::PowerLoss { node, for_ms },
+                                    false => Fault::Kill { node, for_ms },
+                                });
+                            }
+                        }
+                        _ if !power => out.push(Fault::Kill { node, for_ms: None }),
+                        _ => {}
                     }
                 }
             }
             Kind::Pause => {
-                for &node in redis.iter().chain(&clients) {
+                for &node in &nodes {
                     let mut lens = vec![ttl / 2, around, 2 * ttl];
                     if sentinel && matches!(node, NodeRef::Redis(_)) {
                         lens.push(failover);
                     }
-                    for for_ms in dedup_sorted(lens) {
+                    for for_ms in longest_first(lens) {
                         out.push(Fault::Pause { node, for_ms });
                     }
                 }
             }
             Kind::ClockJump => {
-                for &node in redis.iter().chain(&clients) {
-                    for by_ms in dedup_sorted(vec![ttl / 2, 2 * ttl]) {
+                for &node in &nodes {
+                    for by_ms in longest_first(vec![ttl / 2, 2 * ttl]) {
                         out.push(Fault::ClockJump {
                             node,
                             by_ms: by_ms as i64,
@@ -181,32 +221,54 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
                 }
             }
             Kind::Partition => {
-                let mut lens = vec![around];
-                if sentinel {
-                    lens.push(failover);
-                }
-                let lens = dedup_sorted(lens);
-                let mut cuts: Vec<Vec<NodeRef>> =
-                    redis.iter().chain(&clients).map(|&n| vec![n]).collect();
-                if sentinel {
-                    if let Some(c @ NodeRef::Client(_)) = p.node {
-                        // The master (redis-0 until a failover) with the client.
-                        cuts.push(vec![NodeRef::Redis(0), c]);
-                    }
-                }
-                let all: Vec<NodeRef> = redis.iter().chain(&clients).copied().collect();
-                for side in cuts {
-                    let rest: Vec<NodeRef> =
-                        all.iter().filter(|n| !side.contains(n)).copied().collect();
-                    for &ms in &lens {
-                        out.push(Fault::Partition {
-                            groups: vec![side.clone(), rest.clone()],
-                            for_ms: Some(ms),
-                        });
-                    }
-                }
+                partitions(s, p, &nodes, around, sentinel.then_some(failover), &mut out)
             }
         }
     }
     out
+}
+
+/// Each node cut off alone (a client either from everything or from the
+/// Redis nodes only, keeping its link to the resource: the holder that is
+/// not told), and under Sentinel the master with the point's client.
+fn partitions(
+    s: &Scenario,
+    p: &Point,
+    nodes: &[NodeRef],
+    around: u64,
+    failover: Option<u64>,
+    out: &mut Vec<Fault>,
+) {
+    let lens = longest_first([Some(around), failover].into_iter().flatten().collect());
+    let redis: Vec<NodeRef> = (0..s.redis.nodes).map(NodeRef::Redis).collect();
+    let mut cuts: Vec<(Vec<NodeRef>, Vec<NodeRef>)> = Vec::new();
+    if failover.is_some() {
+        if let Some(c) = p.client {
+            let side = vec![NodeRef::Redis(0), NodeRef::Client(c)];
+            let rest = everyone_but(s, &side);
+            cuts.push((side, rest));
+        }
+    }
+    for &n in nodes {
+        cuts.push((vec![n], everyone_but(s, &[n])));
+        if matches!(n, NodeRef::Client(_)) {
+            cuts.push((vec![n], redis.clone()));
+        }
+    }
+    for (side, rest) in cuts {
+        for &ms in &lens {
+            out.push(Fault::Partition {
+                groups: vec![side.clone(), rest.clone()],
+                for_ms: Some(ms),
+            });
+        }
+    }
+}
+
+/// Every node of the world (the resource included) but `side`.
+fn everyone_but(s: &Scenario, side: &[NodeRef]) -> Vec<NodeRef> {
+    s.node_refs()
+        .into_iter()
+        .filter(|n| !side.contains(n))
+        .collect()
 }
