@@ -12,9 +12,9 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::model::{Scenario, Verdict as RunVerdict};
 use crate::report::{repro_line, write_atomic, write_report};
 use crate::scenario::{load_scenario, parse_scenario_unchecked};
-use crate::search::check::random;
 use crate::search::check::shard::{self, Merged, ShardResult};
 use crate::search::check::space::Kind;
+use crate::search::check::{random, suggest};
 use crate::search::check::{Check, Coverage, Verdict};
 use crate::search::hunt::Shard;
 use crate::search::sweep::default_jobs;
@@ -65,6 +65,11 @@ pub struct CheckArgs {
     /// probability bound that gives.
     #[arg(long, value_name = "N", conflicts_with_all = ["shard", "merge"], value_parser = clap::value_parser!(u64).range(1..))]
     pub random: Option<u64>,
+    /// With a counterexample: re-check the same space once per applicable
+    /// mitigation (fencing, validity check, aof-always, delayed restart, a
+    /// larger TTL, ...) and say which certify it.
+    #[arg(long, conflicts_with_all = ["shard", "merge", "random"])]
+    pub suggest: bool,
     /// Where counterexamples and shard results go (default ./locksim-checks/<name>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -179,16 +184,57 @@ pub fn check(args: &CheckArgs) -> i32 {
         }
         _ => None,
     };
-    print_report(
-        args.json,
-        &s.name,
-        &file,
-        &report.summary(),
-        verdict_name(&report.verdict),
-        &report.coverage,
-        report.wall,
-        written.as_ref(),
+    let show = |as_json: bool| {
+        print_report(
+            as_json,
+            &s.name,
+            &file,
+            &report.summary(),
+            verdict_name(&report.verdict),
+            &report.coverage,
+            report.wall,
+            written.as_ref(),
+        )
+    };
+    if !(args.suggest && written.is_some()) {
+        show(args.json);
+        return exit_of(&report.verdict);
+    }
+    let results = suggest::suggest(
+        |sc| {
+            let mut m = Check::new(sc)
+                .faults(c.max_faults())
+                .alphabet(c.kinds().to_vec())
+                .seed(c.run_seed())
+                .jobs(c.job_count());
+            if let Some(b) = args.budget {
+                m = m.max_runs(b);
+            }
+            if let Some(t) = args.time {
+                m = m.max_time(Duration::from_secs_f64(t));
+            }
+            m.run()
+        },
+        &s,
     );
+    show(args.json);
+    if args.json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(m, r)| {
+                json!({
+                    "mitigation": m.name,
+                    "change": m.what,
+                    "certified": r.as_ref().is_some_and(|r| matches!(r.verdict, Verdict::Certified)),
+                    "result": suggest::outcome(r.as_ref(), m),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "suggestions": rows }));
+    } else {
+        println!("\nmitigations, each checked over the same bound and alphabet:");
+        print!("{}", suggest::render(&results));
+    }
     exit_of(&report.verdict)
 }
 
