@@ -229,3 +229,22 @@ fn an_unknown_or_unbuilt_fault_kind_is_refused() {
         vec![Kind::Kill, Kind::Pause]
     );
 }
+
+#[test]
+fn a_setup_broken_without_faults_is_a_counterexample_with_none() {
+    // Work longer than the TTL: the lease lapses under its holder with no
+    // fault at all, so the shortest counterexample places nothing.
+    let s = load("../scenarios/set-nx-px-work-longer-than-ttl.toml");
+    let r = Check::new(s).alphabet(vec![Kind::Kill]).jobs(1).run();
+    let Verdict::Counterexample(cx) = &r.verdict else {
+        panic!("{}", r.summary());
+    };
+    assert!(cx.schedule.placements.is_empty());
+    assert!(cx.scenario.faults.is_empty());
+    assert_eq!(r.coverage.schedules, 0);
+    assert!(
+        r.summary().starts_with("counterexample with 0 fault(s)"),
+        "{}",
+        r.summary()
+    );
+}
