@@ -376,7 +376,8 @@ impl Check {
             }
             cov.level_known = level_schedules.len() as u64;
             cov.level_run = 0;
-            let found = self.run_level(&level_schedules, &mut cov, started);
+            let expand = level < self.faults;
+            let (found, next_points) = self.run_level(&level_schedules, expand, &mut cov, started);
             match found {
                 LevelEnd::Found(cx) => return report(Verdict::Counterexample(cx), cov),
                 LevelEnd::OutOfBudget => return report(Verdict::Exhausted, cov),
@@ -386,19 +387,8 @@ impl Check {
             if level == self.faults {
                 break;
             }
-            // Expand: the points of each run after its last fault.
-            frontier = Vec::new();
-            cov.level_known = 0;
-            cov.level_run = 0;
-            for s in level_schedules {
-                if self.out_of_budget(&cov, started) {
-                    return report(Verdict::Exhausted, cov);
-                }
-                let o = run(&self.scenario_for(&s), self.seed);
-                cov.replays += 1;
-                let pts = points(&o.history.events, &key, s.last_us() + 1, heal_us);
-                frontier.push((s, pts));
-            }
+            // The next level places one more fault after each run's last.
+            frontier = level_schedules.into_iter().zip(next_points).collect();
         }
         report(Verdict::Certified, cov)
     }
@@ -412,12 +402,24 @@ impl Check {
     /// Runs one level's schedules in order, in chunks; stops at the first
     /// chunk with a violation (its first violation in order) or when the
     /// budget ends.
-    fn run_level(&self, schedules: &[Schedule], cov: &mut Coverage, started: Instant) -> LevelEnd {
+    /// With `expand`, each clean run also hands back its decision points
+    /// after its last fault (the next level's placements), so no run is
+    /// made twice.
+    fn run_level(
+        &self,
+        schedules: &[Schedule],
+        expand: bool,
+        cov: &mut Coverage,
+        started: Instant,
+    ) -> (LevelEnd, Vec<Vec<Point>>) {
+        let key = self.base.lock.key.as_str();
+        let heal_us = self.base.heal_ms() * 1000;
+        let mut next = Vec::new();
         let chunk = (self.jobs * 16).max(16);
         let mut at = 0;
         while at < schedules.len() {
             if self.out_of_budget(cov, started) {
-                return LevelEnd::OutOfBudget;
+                return (LevelEnd::OutOfBudget, next);
             }
             let mut end = (at + chunk).min(schedules.len());
             if let Some(m) = self.max_runs {
@@ -425,24 +427,36 @@ impl Check {
                 end = end.min(at + left.max(1));
             }
             let batch = &schedules[at..end];
-            let verdicts = sweep(
+            let results = sweep(
                 batch,
                 self.jobs,
-                |s| run(&self.scenario_for(s), self.seed).verdict(),
+                |s| {
+                    let o = run(&self.scenario_for(s), self.seed);
+                    let pts = match expand {
+                        true => points(&o.history.events, key, s.last_us() + 1, heal_us),
+                        false => Vec::new(),
+                    };
+                    (o.verdict(), pts)
+                },
                 &|_| {},
             );
-            if let Some(i) = verdicts.iter().position(|v| *v == RunVerdict::Violation) {
+            if let Some(i) = results
+                .iter()
+                .position(|(v, _)| *v == RunVerdict::Violation)
+            {
                 cov.schedules += (i + 1) as u64;
                 cov.level_run += (i + 1) as u64;
                 let s = batch[i].clone();
                 let scenario = self.scenario_for(&s);
                 let outcome = run(&scenario, self.seed);
-                return LevelEnd::Found(Box::new(Counterexample {
+                let cx = Counterexample {
                     schedule: s,
                     scenario,
                     outcome,
-                }));
+                };
+                return (LevelEnd::Found(Box::new(cx)), next);
             }
+            next.extend(results.into_iter().map(|(_, pts)| pts));
             cov.schedules += batch.len() as u64;
             cov.level_run += batch.len() as u64;
             at = end;
@@ -450,7 +464,7 @@ impl Check {
                 p(cov);
             }
         }
-        LevelEnd::Clean
+        (LevelEnd::Clean, next)
     }
 }
 
