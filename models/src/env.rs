@@ -57,18 +57,31 @@ pub trait Env: Clone + 'static {
     fn nodes(&self) -> usize;
 
     /// Sends `argv` to node `node` and waits up to `timeout_ms` of the
-    /// client's monotonic time for the reply.
+    /// client's monotonic time for the reply. `grant` is set on the command
+    /// that takes the lock: the rule by which its reply means the node
+    /// granted it (the simulator records `granted` when the node applies a
+    /// command that won). What an environment implements; algorithms call
+    /// [`Env::call`] and [`Env::call_acquire`].
+    fn request(
+        &self,
+        node: usize,
+        argv: Argv,
+        timeout_ms: u64,
+        grant: Option<Grant>,
+    ) -> impl Future<Output = Result<Reply, CallError>>;
+
+    /// Sends a command and waits up to `timeout_ms` for its reply.
     fn call(
         &self,
         node: usize,
         argv: Argv,
         timeout_ms: u64,
-    ) -> impl Future<Output = Result<Reply, CallError>>;
+    ) -> impl Future<Output = Result<Reply, CallError>> {
+        self.request(node, argv, timeout_ms, None)
+    }
 
     /// Sends the command that takes the lock on `node`, with the rule by
-    /// which its reply means the node granted it. The simulator records
-    /// `granted` when the node applies a command that won; other
-    /// environments may ignore the rule (the default).
+    /// which its reply means the node granted it.
     fn call_acquire(
         &self,
         node: usize,
@@ -76,8 +89,7 @@ pub trait Env: Clone + 'static {
         timeout_ms: u64,
         grant: Grant,
     ) -> impl Future<Output = Result<Reply, CallError>> {
-        let _ = grant;
-        self.call(node, argv, timeout_ms)
+        self.request(node, argv, timeout_ms, Some(grant))
     }
 
     /// Local monotonic clock, in ms. Never jumps, may drift.

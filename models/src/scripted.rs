@@ -22,6 +22,7 @@
 //! Futures that sleep or call must be driven by this env's executor.
 
 use crate::env::{CallError, Env, LocalTask, Note, TaskHandle};
+use crate::lease::Grant;
 use crate::protocol::{argv_display, Argv, Reply};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -377,11 +378,12 @@ impl Env for ScriptedEnv {
         self.inner.nodes
     }
 
-    fn call(
+    fn request(
         &self,
         node: usize,
         argv: Argv,
         timeout_ms: u64,
+        _grant: Option<Grant>,
     ) -> impl Future<Output = Result<Reply, CallError>> {
         let env = self.clone();
         async move {

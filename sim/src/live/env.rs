@@ -381,11 +381,20 @@ impl LiveEnv {
         self.0.pool.borrow_mut()[node].push(conn);
         Ok(reply)
     }
+}
 
-    /// Sends `argv` to node `node`, records the call, and records
-    /// `granted` when `grant` says the reply won the lock (live mode learns
-    /// it from the reply; the simulator knows it when the node applies it).
-    async fn send(
+impl Env for LiveEnv {
+    type Task = LiveTask;
+
+    fn nodes(&self) -> usize {
+        if self.0.single {
+            1
+        } else {
+            self.0.ports.len()
+        }
+    }
+
+    async fn request(
         &self,
         node: usize,
         argv: Argv,
@@ -419,38 +428,14 @@ impl LiveEnv {
             id,
             end,
         });
+        // Live mode learns a grant from the reply (the simulator knows it
+        // when the node applies the command).
         if let Ok(r) = &result {
             if grant.is_some_and(|g| g.won(r)) {
                 self.record_on(NodeRef::Redis(node), EventKind::Granted { node, client });
             }
         }
         result
-    }
-}
-
-impl Env for LiveEnv {
-    type Task = LiveTask;
-
-    fn nodes(&self) -> usize {
-        if self.0.single {
-            1
-        } else {
-            self.0.ports.len()
-        }
-    }
-
-    async fn call(&self, node: usize, argv: Argv, timeout_ms: u64) -> Result<Reply, CallError> {
-        self.send(node, argv, timeout_ms, None).await
-    }
-
-    async fn call_acquire(
-        &self,
-        node: usize,
-        argv: Argv,
-        timeout_ms: u64,
-        grant: Grant,
-    ) -> Result<Reply, CallError> {
-        self.send(node, argv, timeout_ms, Some(grant)).await
     }
 
     fn mono_ms(&self) -> u64 {

@@ -69,8 +69,37 @@ impl SimEnv {
             .collect()
     }
 
-    /// Sends `argv` to logical endpoint `node`, recording the call.
-    async fn send(
+    /// A resource operation; `None` if it got no answer in time.
+    async fn resource(
+        &self,
+        op: ResourceOp,
+        session: u64,
+        token: Option<i64>,
+    ) -> Option<WriteOutcome> {
+        let req = Request {
+            id: self.world.next_id(),
+            client: self.client,
+            body: Body::Resource { op, session, token },
+        };
+        let timeout = self.world.true_duration(self.me(), 1000);
+        match call(&self.ep, addr_of(NodeRef::Resource), req, timeout).await {
+            Some(Response::Resource(o)) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+impl Env for SimEnv {
+    type Task = SimTask;
+
+    fn nodes(&self) -> usize {
+        match self.world.scenario().redis.topology {
+            Topology::Independent => self.world.scenario().redis.nodes,
+            Topology::Single | Topology::Sentinel => 1,
+        }
+    }
+
+    async fn request(
         &self,
         node: usize,
         argv: Argv,
@@ -112,50 +141,6 @@ impl SimEnv {
             },
         );
         result
-    }
-
-    /// A resource operation; `None` if it got no answer in time.
-    async fn resource(
-        &self,
-        op: ResourceOp,
-        session: u64,
-        token: Option<i64>,
-    ) -> Option<WriteOutcome> {
-        let req = Request {
-            id: self.world.next_id(),
-            client: self.client,
-            body: Body::Resource { op, session, token },
-        };
-        let timeout = self.world.true_duration(self.me(), 1000);
-        match call(&self.ep, addr_of(NodeRef::Resource), req, timeout).await {
-            Some(Response::Resource(o)) => Some(o),
-            _ => None,
-        }
-    }
-}
-
-impl Env for SimEnv {
-    type Task = SimTask;
-
-    fn nodes(&self) -> usize {
-        match self.world.scenario().redis.topology {
-            Topology::Independent => self.world.scenario().redis.nodes,
-            Topology::Single | Topology::Sentinel => 1,
-        }
-    }
-
-    async fn call(&self, node: usize, argv: Argv, timeout_ms: u64) -> Result<Reply, CallError> {
-        self.send(node, argv, timeout_ms, None).await
-    }
-
-    async fn call_acquire(
-        &self,
-        node: usize,
-        argv: Argv,
-        timeout_ms: u64,
-        grant: Grant,
-    ) -> Result<Reply, CallError> {
-        self.send(node, argv, timeout_ms, Some(grant)).await
     }
 
     fn mono_ms(&self) -> u64 {
