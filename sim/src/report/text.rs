@@ -83,7 +83,7 @@ pub struct Lines {
 
 /// The legend printed before a timeline (the same as the module docs).
 pub fn legend() -> String {
-    let rows: [(&str, &str); 24] = [
+    let rows: [(&str, &str); 25] = [
         (">", "acquire starts"),
         ("+", "acquire succeeded: lease opens"),
         ("x", "acquire gave up"),
@@ -91,13 +91,14 @@ pub fn legend() -> String {
         ("<", "release starts: lease closes"),
         (".", "release finished"),
         ("$", "Redis node executed a command"),
-        ("G", "... and gave the lock key away"),
-        ("E", "key expired on a node"),
+        ("G", "... and it won the lock for a client"),
+        ("k", "lock key changed: expiry, crash, ..."),
         ("t", "call timed out / reply late"),
         ("d", "persistence (snapshot, load)"),
         ("r", "replica applied the stream"),
         ("F", "failover / role change"),
         ("!", "FAULT injected (F1, F2, ...)"),
+        ("-", "fault skipped (node down, ...)"),
         ("h", "fault undone / heal all"),
         ("^ v", "node restarted / went down"),
         ("[ ]", "resource session begins / ends"),
