@@ -13,8 +13,8 @@
 //! | `kill` | every Redis node; every client (restarted at once) | down for the restart delay; TTL + 10%; failover + TTL (Sentinel) |
 //! | `power-loss` | every Redis node, only under `aof-everysec` (elsewhere it loses exactly what a kill loses) | as `kill` |
 //! | `pause` | every client and Redis node | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Redis nodes, Sentinel) |
-//! | `clock-jump` | every client and Redis node, forward | TTL / 2; 2 x TTL |
-//! | `partition` | each node cut off from everyone; each client cut off from the Redis nodes only (it still reaches the resource); under Sentinel also the master with the point's client | TTL + 10%; failover + TTL (Sentinel) |
+//! | `clock-jump` | every client and Redis node, forward | TTL / 2; TTL + 10%; 2 x TTL |
+//! | `partition` | each node cut off from everyone; each client cut off from the Redis nodes only (it still reaches the resource); under Sentinel also the master with the point's client | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Sentinel) |
 //!
 //! At one point the nodes come most relevant first (the point's client,
 //! the node the event happened on, then the rest) and lengths longest
@@ -212,7 +212,7 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
             }
             Kind::ClockJump => {
                 for &node in &nodes {
-                    for by_ms in longest_first(vec![ttl / 2, 2 * ttl]) {
+                    for by_ms in longest_first(vec![ttl / 2, around, 2 * ttl]) {
                         out.push(Fault::ClockJump {
                             node,
                             by_ms: by_ms as i64,
@@ -239,7 +239,13 @@ fn partitions(
     failover: Option<u64>,
     out: &mut Vec<Fault>,
 ) {
-    let lens = longest_first([Some(around), failover].into_iter().flatten().collect());
+    let ttl = s.lock.ttl_ms.max(2);
+    let lens = longest_first(
+        [Some(ttl / 2), Some(around), Some(2 * ttl), failover]
+            .into_iter()
+            .flatten()
+            .collect(),
+    );
     let redis: Vec<NodeRef> = (0..s.redis.nodes).map(NodeRef::Redis).collect();
     let mut cuts: Vec<(Vec<NodeRef>, Vec<NodeRef>)> = Vec::new();
     if failover.is_some() {
