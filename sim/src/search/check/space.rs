@@ -10,7 +10,7 @@
 //!
 //! | kind | nodes | lengths |
 //! |---|---|---|
-//! | `kill` | every Redis node; every client (restarted at once) | down for the restart delay; TTL + 10%; failover + TTL (Sentinel) |
+//! | `kill` | every Redis node; every client (restarted at once) | down for the restart delay; TTL + 10%; 2 x TTL; failover + TTL (Sentinel); never less than the restart delay |
 //! | `power-loss` | every Redis node, only under `aof-everysec` (elsewhere it loses exactly what a kill loses) | as `kill` |
 //! | `pause` | every client and Redis node | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Redis nodes, Sentinel) |
 //! | `clock-jump` | every client and Redis node, forward | TTL / 2; TTL + 10%; 2 x TTL |
@@ -170,7 +170,7 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
     let failover = s.redis.failover_after_ms + ttl;
     let restart = s.redis.restart_delay_ms;
     let nodes = nodes_for(s, p);
-    let mut down = vec![restart, around.max(restart)];
+    let mut down = vec![restart, around.max(restart), (2 * ttl).max(restart)];
     if sentinel {
         down.push(failover.max(restart));
     }
