@@ -54,6 +54,22 @@ fn counterexamples_replay(r: &[(Mitigation, Option<Report>)]) {
     }
 }
 
+/// Checks `rel` with one fault of `kind` (it must break), then every
+/// mitigation over the same space.
+fn broken_then_suggested(rel: &str, kind: Kind) -> (Scenario, Vec<(Mitigation, Option<Report>)>) {
+    let s = load(rel);
+    let check = check_with(kind);
+    let base = check(s.clone());
+    assert!(
+        matches!(base.verdict, Verdict::Counterexample(_)),
+        "{}",
+        base.summary()
+    );
+    let r = suggest(&check, &s);
+    println!("{}", render(&r));
+    (s, r)
+}
+
 const ORDER: [&str; 7] = [
     "fencing",
     "validity-check",
@@ -66,17 +82,11 @@ const ORDER: [&str; 7] = [
 
 #[test]
 fn restart_without_persistence_is_fixed_by_aof_always_and_a_delayed_restart() {
-    let s = load("tests/hunt-scenarios/row-17-restart-no-persistence.toml");
-    let check = check_with(Kind::Kill);
     // Row 17: one kill suffices.
-    let base = check(s.clone());
-    assert!(
-        matches!(base.verdict, Verdict::Counterexample(_)),
-        "{}",
-        base.summary()
+    let (s, r) = broken_then_suggested(
+        "tests/hunt-scenarios/row-17-restart-no-persistence.toml",
+        Kind::Kill,
     );
-    let r = suggest(&check, &s);
-    println!("{}", render(&r));
     let names: Vec<&str> = r.iter().map(|(m, _)| m.name).collect();
     assert_eq!(names, ORDER);
     // Row 20: aof-always is safe under any crash.
@@ -111,16 +121,10 @@ fn restart_without_persistence_is_fixed_by_aof_always_and_a_delayed_restart() {
 
 #[test]
 fn a_pause_past_the_ttl_is_fixed_by_fencing() {
-    let s = load("tests/hunt-scenarios/row-11-pause-past-ttl.toml");
-    let check = check_with(Kind::Pause);
-    let base = check(s.clone());
-    assert!(
-        matches!(base.verdict, Verdict::Counterexample(_)),
-        "{}",
-        base.summary()
+    let (_, r) = broken_then_suggested(
+        "tests/hunt-scenarios/row-11-pause-past-ttl.toml",
+        Kind::Pause,
     );
-    let r = suggest(&check, &s);
-    println!("{}", render(&r));
     // Row 11: R, safe with fencing.
     assert!(certified(&r, "fencing"), "{}", render(&r));
     // The scenario already checks validity: nothing to re-check.
