@@ -21,6 +21,9 @@ pub enum CallError {
     Unreachable,
 }
 
+/// One token slot shared by the clients of a run (see [`Env::shared_token`]).
+pub type SharedSlot = std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>;
+
 /// A future an algorithm hands to [`Env::spawn`].
 pub type LocalTask = Pin<Box<dyn Future<Output = ()> + 'static>>;
 
@@ -33,8 +36,12 @@ pub enum Note {
     /// The holder's lease now lasts until `deadline` (a watchdog renewal or
     /// a Redlock extension succeeded).
     Extended { deadline: Deadline },
-    /// The watchdog stopped renewing (renewal failed and `renew_on_error = "stop"`).
+    /// The watchdog or the extension loop stopped extending the lease
+    /// (see [`crate::extend`]).
     WatchdogStopped,
+    /// The extension failed for good and the holder's abort signal is
+    /// raised (node-redlock `using`): the routine stops only if it checks.
+    Aborted,
     /// A free-form remark: "validity 9 798 ms", "quorum 2/5 failed".
     Info(String),
 }
@@ -55,6 +62,21 @@ pub trait Env: Clone + 'static {
     /// `independent` topology, 1 for `single` and `sentinel` (where node 0
     /// is whichever node the client currently believes is master).
     fn nodes(&self) -> usize;
+
+    /// How many replicas the client knows its master `node` has: what a
+    /// library that waits for replicas passes to `WAIT` (Redisson reads
+    /// `connected_slaves`). 0 outside replicated topologies.
+    fn replicas(&self, node: usize) -> usize {
+        let _ = node;
+        0
+    }
+
+    /// The token slot every client of the run shares when the lock object
+    /// is shared (`shared_token`; redis-py's `Lock` used by several asyncio
+    /// tasks). `None` where clients cannot share memory (live mode).
+    fn shared_token(&self) -> Option<SharedSlot> {
+        None
+    }
 
     /// Sends `argv` to node `node` and waits up to `timeout_ms` of the
     /// client's monotonic time for the reply. `grant` is set on the command

@@ -43,7 +43,7 @@
 //! With `fencing = true` the holder takes a token with `INCR fence_key` on
 //! node 0 after the grant: not atomic with it.
 
-use crate::config::{LockConfig, RenewOnError};
+use crate::config::{LockConfig, OnUnsynced, RenewOnError};
 use crate::env::{Env, Note, TaskHandle};
 use crate::lease::Grant;
 use crate::lock::{
@@ -51,10 +51,16 @@ use crate::lock::{
     ReleaseOutcome,
 };
 use crate::protocol::{argv, Reply};
+use crate::synced::{wait_replicas, Synced};
 use std::rc::Rc;
 
 /// Redisson's `tryLockInnerAsync` script.
 pub const ACQUIRE_SCRIPT: &str = "if ((redis.call('exists', KEYS[1]) == 0) or (redis.call('hexists', KEYS[1], ARGV[2]) == 1)) then redis.call('hincrby', KEYS[1], ARGV[2], 1); redis.call('pexpire', KEYS[1], ARGV[1]); return nil; end; return redis.call('pttl', KEYS[1]);";
+
+/// Redisson's `RFencedLock` acquire script (3.19.0 onwards,
+/// `RedissonFencedLock.java`): the token is an `INCR` of KEYS\[2\] inside
+/// the script; `{-1, token}` when acquired, `{pttl, -1}` when held.
+pub const FENCED_ACQUIRE_SCRIPT: &str = "if (redis.call('exists', KEYS[1]) == 0 or (redis.call('hexists', KEYS[1], ARGV[2]) == 1)) then local token = redis.call('incr', KEYS[2]);redis.call('hincrby', KEYS[1], ARGV[2], 1); redis.call('pexpire', KEYS[1], ARGV[1]); return {-1, token}; end; return {redis.call('pttl', KEYS[1]), -1};";
 
 /// Redisson's `renewExpirationAsync` script.
 pub const RENEW_SCRIPT: &str = "if (redis.call('hexists', KEYS[1], ARGV[2]) == 1) then redis.call('pexpire', KEYS[1], ARGV[1]); return 1; end; return 0;";
@@ -94,7 +100,8 @@ impl std::fmt::Debug for Watchdog {
 }
 
 enum Try {
-    Granted,
+    /// Granted, with the token when the script hands one out.
+    Granted(Option<i64>),
     Held,
     Failed,
 }
@@ -117,20 +124,56 @@ impl Watchdog {
 
     async fn try_lock<E: Env>(&self, env: &E, field: &str) -> Try {
         let cfg = &self.cfg;
-        let src = cfg.script_acquire.as_deref().unwrap_or(ACQUIRE_SCRIPT);
         let ttl = cfg.ttl_ms.to_string();
-        let cmd = argv(["EVAL", src, "1", &cfg.key, &ttl, field]);
-        match env
-            .call_acquire(0, cmd, cfg.request_timeout_ms, Grant::Nil)
+        // With fencing and no script of the user's, the token comes from
+        // RFencedLock's script, atomically with the grant.
+        let fenced = cfg.fencing && cfg.script_acquire.is_none();
+        let (cmd, grant) = if fenced {
+            let cmd = argv([
+                "EVAL",
+                FENCED_ACQUIRE_SCRIPT,
+                "2",
+                &cfg.key,
+                &cfg.fence_key,
+                &ttl,
+                field,
+            ]);
+            (cmd, Grant::FirstMinusOne)
+        } else {
+            let src = cfg.script_acquire.as_deref().unwrap_or(ACQUIRE_SCRIPT);
+            (argv(["EVAL", src, "1", &cfg.key, &ttl, field]), Grant::Nil)
+        };
+        let granted = match env
+            .call_acquire(0, cmd, cfg.request_timeout_ms, grant)
             .await
         {
-            Ok(Reply::Bulk(None)) => Try::Granted,
-            Ok(Reply::Int(_)) => Try::Held,
-            Ok(other) => {
+            Ok(Reply::Bulk(None)) => Ok(None),
+            Ok(Reply::Array(Some(v))) if fenced && v.first() == Some(&Reply::Int(-1)) => {
+                Ok(match v.get(1) {
+                    Some(Reply::Int(t)) => Some(*t),
+                    _ => None,
+                })
+            }
+            other => Err(other),
+        };
+        match granted {
+            Ok(token) => match wait_replicas(env, cfg, 0).await {
+                Synced::Ok => Try::Granted(token),
+                Synced::NoReply => Try::Failed,
+                Synced::Unsynced(_) => {
+                    if cfg.on_unsynced == OnUnsynced::Unlock {
+                        // Redisson 3.20 `handleNoSync`: unlock, then rethrow.
+                        let _ = self.unlock_once(env, field.as_bytes()).await;
+                    }
+                    Try::Failed
+                }
+            },
+            Err(Ok(Reply::Int(_))) | Err(Ok(Reply::Array(Some(_)))) => Try::Held,
+            Err(Ok(other)) => {
                 env.note(Note::Info(format!("acquire script: {other:?}")));
                 Try::Failed
             }
-            Err(_) => Try::Failed,
+            Err(Err(_)) => Try::Failed,
         }
     }
 
@@ -222,11 +265,11 @@ impl LockAlgorithm for Watchdog {
         let n = attempts(&self.cfg);
         for attempt in 0..n {
             let start = env.mono_ms();
-            if let Try::Granted = self.try_lock(env, &field).await {
+            if let Try::Granted(token) = self.try_lock(env, &field).await {
                 self.entered = 1;
                 while self.entered < self.cfg.reentrant_depth {
                     match self.try_lock(env, &field).await {
-                        Try::Granted => self.entered += 1,
+                        Try::Granted(_) => self.entered += 1,
                         _ => {
                             env.note(Note::Info(format!("re-entry {} failed", self.entered + 1)));
                             break;
@@ -235,11 +278,11 @@ impl LockAlgorithm for Watchdog {
                 }
                 let mut lease = Lease {
                     value: field.clone().into_bytes(),
-                    fencing_token: None,
+                    fencing_token: token,
                     deadline: Some(Deadline::Mono(start + self.cfg.ttl_ms)),
                     nodes: vec![0],
                 };
-                if self.cfg.fencing {
+                if self.cfg.fencing && self.cfg.script_acquire.is_some() {
                     lease.fencing_token = take_fence_token(env, &self.cfg).await;
                     if lease.fencing_token.is_none() {
                         self.release(env, &lease).await;

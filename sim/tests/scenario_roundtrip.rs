@@ -11,7 +11,9 @@ use locksim::scenario::{
     load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked, MAX_CLIENTS,
     MAX_MS, MAX_NODES,
 };
-use locksim_models::{Algorithm, LockConfig, Release, RenewOnError};
+use locksim_models::{
+    Algorithm, LockConfig, OnExtendFail, OnUnsynced, Release, RenewOnError, SyncReplicas, Timing,
+};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -288,8 +290,84 @@ fn lock() -> impl Strategy<Value = LockConfig> {
                 script_acquire: sa,
                 script_release: sr,
                 script_renew: sn,
+                ..LockConfig::defaults(algorithm)
             }
         })
+        .prop_flat_map(|base| (Just(base), behaviour()))
+        .prop_map(|(mut c, b)| {
+            use Algorithm::*;
+            let alg = c.algorithm;
+            let (timing, extra, start_once, keep_partial, fail_on_error, sync) = b.0;
+            let (wait_ms, on_unsynced, extend_ms, on_fail, setnx, max_ext) = b.1;
+            let (checks_abort, shared) = b.2;
+            if matches!(alg, SetNxPx | Redlock) {
+                c.timing = timing;
+                c.extend_every_ms = extend_ms;
+            }
+            if alg == Redlock {
+                c.drift_extra_ms = extra;
+                c.start_once = start_once;
+                c.keep_partial = keep_partial;
+                c.fail_on_node_error = fail_on_error;
+            }
+            if alg == Watchdog {
+                c.sync_replicas = sync;
+            }
+            c.shared_token = shared && alg == SetNxPx;
+            c.wait_timeout_ms = wait_ms;
+            c.on_unsynced = on_unsynced;
+            c.on_extend_fail = on_fail;
+            c.extend_setnx = setnx;
+            c.max_extensions = max_ext;
+            c.checks_abort = checks_abort;
+            c
+        })
+}
+
+/// The keys in which the libraries differ, drawn independently (the lock
+/// strategy keeps those an algorithm cannot honour at their defaults).
+#[allow(clippy::type_complexity)]
+fn behaviour() -> impl Strategy<
+    Value = (
+        (Timing, u64, bool, bool, bool, SyncReplicas),
+        (u64, OnUnsynced, u64, OnExtendFail, bool, u32),
+        (bool, bool),
+    ),
+> {
+    let timing = prop_oneof![Just(Timing::Mono), Just(Timing::Wall)];
+    let sync = prop::sample::select(vec![
+        SyncReplicas::None,
+        SyncReplicas::Unawaited,
+        SyncReplicas::Awaited,
+        SyncReplicas::All,
+        SyncReplicas::Any,
+    ]);
+    let unsynced = prop_oneof![Just(OnUnsynced::Keep), Just(OnUnsynced::Unlock)];
+    let on_fail = prop::sample::select(vec![
+        OnExtendFail::Stop,
+        OnExtendFail::Retry,
+        OnExtendFail::Abort,
+        OnExtendFail::Unlock,
+    ]);
+    (
+        (
+            timing,
+            0..=MAX_MS,
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            sync,
+        ),
+        (
+            1..=MAX_MS,
+            unsynced,
+            0..=MAX_MS,
+            on_fail,
+            any::<bool>(),
+            any::<u32>(),
+        ),
+        (any::<bool>(), any::<bool>()),
+    )
 }
 
 fn redis() -> impl Strategy<Value = RedisConfig> {

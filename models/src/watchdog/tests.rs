@@ -27,6 +27,17 @@ fn server(hash: Hash, renew_fails: impl Fn(u64) -> bool + 'static) -> ScriptedEn
         let src = std::str::from_utf8(&a[1]).unwrap();
         let ours = |h: &Option<(Vec<u8>, i64)>, f: &[u8]| h.as_ref().is_some_and(|(hf, _)| hf == f);
         match src {
+            FENCED_ACQUIRE_SCRIPT => {
+                assert_eq!(a[2], b"2", "RFencedLock's script takes the token key");
+                let field = &a[6];
+                if h.is_none() || ours(&h, field) {
+                    let count = h.as_ref().map_or(0, |x| x.1) + 1;
+                    *h = Some((field.clone(), count));
+                    Ok(Reply::Array(Some(vec![Reply::Int(-1), Reply::Int(7)])))
+                } else {
+                    Ok(Reply::Array(Some(vec![Reply::Int(25_000), Reply::Int(-1)])))
+                }
+            }
             ACQUIRE_SCRIPT | "ACQ" => {
                 let field = &a[5];
                 if h.is_none() || ours(&h, field) {
@@ -303,10 +314,40 @@ fn script_overrides_replace_all_three_scripts() {
 }
 
 #[test]
-fn fencing_takes_a_token_after_the_grant() {
+fn fencing_takes_the_token_inside_the_acquire_script() {
     let env = server(empty(), |_| false);
+    env.label(FENCED_ACQUIRE_SCRIPT, "fenced");
     let mut c = cfg();
     c.fencing = true;
+    let mut lock = Watchdog::new(c);
+    let lease = env.block_on(lock.acquire(&env)).unwrap();
+    assert_eq!(
+        lease.fencing_token,
+        Some(7),
+        "RFencedLock: INCR in the script"
+    );
+    assert_eq!(
+        env.sent().len(),
+        1,
+        "no second command: atomic with the grant"
+    );
+    let other = server(Rc::new(RefCell::new(Some((b"x:1".to_vec(), 1)))), |_| false);
+    let mut c = cfg();
+    c.fencing = true;
+    c.retry_count = 1;
+    assert!(
+        other.block_on(Watchdog::new(c).acquire(&other)).is_err(),
+        "{{pttl, -1}} is a refusal"
+    );
+}
+
+#[test]
+fn fencing_with_a_script_of_ones_own_takes_a_token_after_the_grant() {
+    let env = server(empty(), |_| false);
+    env.label("ACQ", "acq");
+    let mut c = cfg();
+    c.fencing = true;
+    c.script_acquire = Some("ACQ".into());
     let lease = env.block_on(Watchdog::new(c).acquire(&env)).unwrap();
     assert_eq!(lease.fencing_token, Some(5));
     assert_eq!(env.summary()[1], "0 INCR lock:fence");

@@ -5,7 +5,9 @@
 //! Optional values that are absent (`script_*`, a kill's or partition's
 //! `for_ms`) are left out: absence is their meaning.
 
-use super::schema::{RELEASES, RENEW_ON_ERROR};
+use super::schema::{
+    ON_EXTEND_FAIL, ON_UNSYNCED, RELEASES, RENEW_ON_ERROR, SYNC_REPLICAS, TIMINGS,
+};
 use crate::model::*;
 use locksim_models::LockConfig;
 use std::fmt::Write as _;
@@ -80,6 +82,9 @@ impl Scenario {
 }
 
 fn lock(w: &mut String, l: &LockConfig) {
+    if let Some(lib) = &l.library {
+        kv(w, "library", &string(lib));
+    }
     kv(w, "algorithm", &string(l.algorithm.name()));
     kv(w, "key", &string(&l.key));
     kv(w, "fence_key", &string(&l.fence_key));
@@ -101,6 +106,32 @@ fn lock(w: &mut String, l: &LockConfig) {
     kv(w, "sequential", &l.sequential.to_string());
     kv(w, "stale_recovery", &l.stale_recovery.to_string());
     kv(w, "reentrant_depth", &l.reentrant_depth.to_string());
+    kv(w, "timing", &string(name_of(TIMINGS, l.timing)));
+    kv(w, "drift_extra_ms", &l.drift_extra_ms.to_string());
+    kv(w, "start_once", &l.start_once.to_string());
+    kv(w, "keep_partial", &l.keep_partial.to_string());
+    kv(w, "fail_on_node_error", &l.fail_on_node_error.to_string());
+    kv(
+        w,
+        "sync_replicas",
+        &string(name_of(SYNC_REPLICAS, l.sync_replicas)),
+    );
+    kv(w, "wait_timeout_ms", &l.wait_timeout_ms.to_string());
+    kv(
+        w,
+        "on_unsynced",
+        &string(name_of(ON_UNSYNCED, l.on_unsynced)),
+    );
+    kv(w, "extend_every_ms", &l.extend_every_ms.to_string());
+    kv(
+        w,
+        "on_extend_fail",
+        &string(name_of(ON_EXTEND_FAIL, l.on_extend_fail)),
+    );
+    kv(w, "extend_setnx", &l.extend_setnx.to_string());
+    kv(w, "max_extensions", &l.max_extensions.to_string());
+    kv(w, "checks_abort", &l.checks_abort.to_string());
+    kv(w, "shared_token", &l.shared_token.to_string());
     for (key, source) in [
         ("script_acquire", &l.script_acquire),
         ("script_release", &l.script_release),

@@ -33,6 +33,9 @@ pub struct SimEnv {
     /// Per logical endpoint, the Redis node its last call went to: what
     /// a lease's endpoints were, physically.
     last_target: Rc<RefCell<Vec<usize>>>,
+    /// Raised by [`Note::Aborted`] (the lease could not be extended);
+    /// lowered at each acquire.
+    aborted: Rc<std::cell::Cell<bool>>,
 }
 
 /// A background task of a simulated client.
@@ -91,6 +94,20 @@ impl SimEnv {
 
 impl Env for SimEnv {
     type Task = SimTask;
+
+    fn replicas(&self, node: usize) -> usize {
+        let master = self.redis_target(node);
+        self.world.topo(|t| {
+            t.conf
+                .iter()
+                .filter(|c| matches!(c, crate::world::topo::Conf::Replica { of } if *of == master))
+                .count()
+        })
+    }
+
+    fn shared_token(&self) -> Option<locksim_models::env::SharedSlot> {
+        Some(self.world.shared_token())
+    }
 
     fn nodes(&self) -> usize {
         match self.world.scenario().redis.topology {
@@ -166,6 +183,9 @@ impl Env for SimEnv {
     }
 
     fn note(&self, note: Note) {
+        if note == Note::Aborted {
+            self.aborted.set(true);
+        }
         self.world
             .record(Some(self.me()), EventKind::from_note(self.client, note));
     }
@@ -194,6 +214,7 @@ pub async fn client_process(world: Arc<World>, client: usize) {
         client,
         ep,
         last_target: Rc::new(RefCell::new(endpoints)),
+        aborted: Rc::new(std::cell::Cell::new(false)),
     };
     let cfg = world.scenario().lock.clone();
     let clients = &world.scenario().clients;
@@ -204,6 +225,7 @@ pub async fn client_process(world: Arc<World>, client: usize) {
             break;
         }
         world.record(Some(me), EventKind::AcquireInvoke { client, cycle });
+        env.aborted.set(false);
         let lease = match lock.acquire(&env).await {
             Ok(lease) => lease,
             Err(e) => {
@@ -255,8 +277,13 @@ async fn critical_section(env: &SimEnv, lease: &Lease) {
     let token = lease.fencing_token;
     env.resource(ResourceOp::Begin, session, token).await;
     let step_ms = work_ms / u64::from(clients.writes.max(1));
+    let checks_abort = env.world.scenario().lock.checks_abort;
     for _ in 0..clients.writes {
         env.sleep(step_ms).await;
+        if checks_abort && env.aborted.get() {
+            // The routine reads `signal.aborted` and gives up its work.
+            break;
+        }
         env.resource(ResourceOp::Write, session, token).await;
     }
     env.resource(ResourceOp::End, session, token).await;
