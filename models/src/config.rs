@@ -171,7 +171,7 @@ pub struct LockConfig {
     /// Lua source overriding the algorithm's renew/extend script.
     pub script_renew: Option<String>,
     /// The library profile this configuration starts from
-    /// (`"redisson@3.27.0"`), if any: see [`crate::library`].
+    /// (`"redisson@3.27.0"`), if any: see the `library` module.
     pub library: Option<String>,
     // ------------------------------------------- what libraries differ in
     /// Which clock times an acquire (validity and deadline).

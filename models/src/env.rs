@@ -37,7 +37,7 @@ pub enum Note {
     /// a Redlock extension succeeded).
     Extended { deadline: Deadline },
     /// The watchdog or the extension loop stopped extending the lease
-    /// (see [`crate::extend`]).
+    /// (see the `extend` module).
     WatchdogStopped,
     /// The extension failed for good and the holder's abort signal is
     /// raised (node-redlock `using`): the routine stops only if it checks.

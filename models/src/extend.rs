@@ -1,6 +1,6 @@
 //! Lease extension by the holder, as the libraries do it.
 //!
-//! Redisson's watchdog has its own loop ([`crate::watchdog`]). The other
+//! Redisson's watchdog has its own loop (the `watchdog` module). The other
 //! libraries extend in one of two ways, and both are the same loop here:
 //!
 //! - **periodically, in the background**: node-redlock's `using` (it

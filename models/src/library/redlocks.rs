@@ -180,6 +180,9 @@ fn redlock_py() -> LockConfig {
     let mut c = LockConfig::defaults(Algorithm::Redlock);
     c.sequential = true;
     c.timing = Timing::Wall; // time.time() / datetime.utcnow()
+                             // No timeout set: redis-py's socket_timeout=None (a stand-in longer
+                             // than any default TTL). A timeout is a RedisError like any other.
+    c.request_timeout_ms = 10_000;
     c.retry_count = 3;
     c.retry_delay_ms = 200;
     c.retry_jitter_ms = 0;
