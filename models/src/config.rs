@@ -111,6 +111,11 @@ pub struct LockConfig {
     pub script_release: Option<String>,
     /// Lua source overriding the algorithm's renew/extend script.
     pub script_renew: Option<String>,
+    /// How many times the client library re-sends a command that timed out
+    /// or whose connection dropped (redis-py's `Retry`, older redis-rb's
+    /// reconnect-and-retry), with the same argv: every algorithm gets it
+    /// from [`crate::Env::call`]. 0 = never.
+    pub client_retries: u32,
 }
 
 impl LockConfig {
@@ -149,6 +154,7 @@ impl LockConfig {
             script_acquire: None,
             script_release: None,
             script_renew: None,
+            client_retries: 0,
         }
     }
 
