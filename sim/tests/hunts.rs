@@ -18,11 +18,13 @@
 //!
 //! Findings are written under `target/locksim-hunts/` (or `$LOCKSIM_HUNT_DIR`).
 
+use locksim::history::EventKind;
 use locksim::model::{Fault, FaultSpec, NodeRef, Scenario, Verdict, When};
 use locksim::oracle::ViolationKind::{L, R};
 use locksim::search::hunt::{Hunt, Shard, Target};
 use locksim::search::strategy;
 use locksim::world::run::run;
+use locksim_models::Reply;
 
 use locksim::scenario::{load_scenario, parse_scenario};
 use proptest::prelude::*;
@@ -217,6 +219,67 @@ fn row_32_redlock_client_drift_beyond_the_factor_lets_two_clients_in() {
     hunt("row-32-redlock-drift-beyond")
         .seeds(0..FIND)
         .assert_finds(L);
+}
+
+// ------------------------------------- production Redis rows (52, 55, 56)
+
+#[test]
+fn row_52_min_replicas_does_not_stop_a_failover_from_losing_the_grant() {
+    hunt("row-52-sentinel-min-replicas")
+        .seeds(0..FIND)
+        .assert_finds(L);
+}
+
+/// Whether `client` sent the same command twice in a row (the library's
+/// re-send) and the node ran both copies with these replies.
+fn re_sent(events: &[locksim::history::Event], client: usize, replies: [Reply; 2]) -> bool {
+    let cmds: Vec<(&Vec<Vec<u8>>, &Reply)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Command {
+                client: c,
+                cmd,
+                reply,
+                ..
+            } if *c == client => Some((cmd, reply)),
+            _ => None,
+        })
+        .collect();
+    cmds.windows(2)
+        .any(|w| w[0].0 == w[1].0 && *w[0].1 == replies[0] && *w[1].1 == replies[1])
+}
+
+#[test]
+fn row_55_a_lost_set_reply_and_its_re_send_leave_a_phantom_holder() {
+    let f = hunt("row-55-client-retry-phantom")
+        .seeds(0..FIND)
+        .assert_finds(Verdict::Liveness);
+    let ev = &f.outcome.history.events;
+    let phantom = (0..3).any(|c| re_sent(ev, c, [Reply::ok(), Reply::nil()]));
+    assert!(
+        phantom,
+        "seed {}: stuck because a re-sent SET found its own key",
+        f.seed()
+    );
+}
+
+#[test]
+fn row_56_a_re_sent_del_deletes_the_next_holders_lock() {
+    let f = hunt("row-56-client-retry-del")
+        .seeds(0..FIND)
+        .assert_finds(L);
+    let ev = &f.outcome.history.events;
+    let twice = (0..3).any(|c| re_sent(ev, c, [Reply::Int(1), Reply::Int(1)]));
+    assert!(twice, "seed {}: a re-sent DEL deleted a lock", f.seed());
+    // The same faults without the re-send: no L.
+    let mut once = scenario("row-56-client-retry-del");
+    once.lock.client_retries = 0;
+    Hunt::new(once)
+        .name("row-56-without-retries")
+        .jobs(2)
+        .dir(findings_dir())
+        .seeds(0..SAFE)
+        .assert_never(L);
 }
 
 // ---------------------------------------------------------------- safe rows

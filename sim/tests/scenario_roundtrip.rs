@@ -110,6 +110,7 @@ fn everything_file() {
     let s = load_scenario_unchecked(&path).unwrap();
     assert_eq!(s.seed, u64::MAX, "large seeds are accepted as strings");
     assert_eq!(s.about, "multi\nline \"about\" with a tab\t");
+    assert_eq!(s.lock.client_retries, 2);
     assert!(s
         .lock
         .script_release
