@@ -8,7 +8,9 @@
 //! time frozen at the node's own wall clock. Every write's effects go to
 //! the disk (before the reply) and to the replicas; active expiry (Redis's
 //! hz 10 cycle) runs only when a key is due and never on a replica. `WAIT`
-//! is answered here, from the replicas' acknowledgements.
+//! is answered here, from the replicas' acknowledgements, and before each
+//! command a master with replicas tells its node whether it has enough good
+//! ones for min-replicas ([`acks`]).
 //!
 //! What the history learns from a server:
 //! - `command`: each client command with its argv and reply;
