@@ -194,7 +194,7 @@ pub fn enough_replicas(r: &Repl) -> bool {
 
 /// `redis-<idx>`'s process was killed (not a power loss): if it was a
 /// replica and its master can hear it, the master learns that the link
-/// closed (see [`links_closed`]).
+/// closed (see `links_closed`).
 pub fn replica_killed(world: &World, idx: usize) {
     let at_us = world.now_us();
     let me = NodeRef::Redis(idx);

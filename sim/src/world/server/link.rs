@@ -5,10 +5,10 @@
 //! Messages travel on the replication port like any other, so partitions
 //! and crashes cut them. Two kinds of acknowledgement come back from a
 //! replica, as on a real link:
-//! - [`Msg::Delivered`] is the transport's (TCP's) acknowledgement, sent
+//! - `Msg::Delivered` is the transport's (TCP's) acknowledgement, sent
 //!   right after a chunk is applied. Only the master's retransmission uses
 //!   it: Redis relies on TCP for that, and so do we.
-//! - [`Msg::ReplconfAck`] is Redis's `REPLCONF ACK <offset>`: sent once a
+//! - `Msg::ReplconfAck` is Redis's `REPLCONF ACK <offset>`: sent once a
 //!   second, when the master asks with `REPLCONF GETACK`, and right after a
 //!   full resync. It is what `WAIT` and min-replicas count.
 
