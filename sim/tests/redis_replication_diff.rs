@@ -357,6 +357,7 @@ fn noreplicas_text_and_timing_match_a_real_master_and_replica() {
             "{name}: writes accepted again {back} ms after the pause began"
         );
         let gone = got[17].ms;
-        assert!(gone < 100, "{name}: NOREPLICAS {gone} ms after the kill");
+        // At once: well before any ACK could age (a loaded machine may be slow).
+        assert!(gone < 500, "{name}: NOREPLICAS {gone} ms after the kill");
     }
 }
