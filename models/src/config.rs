@@ -211,6 +211,11 @@ pub struct LockConfig {
     /// (redis-py's `Lock` used by several asyncio tasks): a release deletes
     /// whatever token was stored last.
     pub shared_token: bool,
+    /// How many times the client library re-sends a command that timed out
+    /// or whose connection dropped (redis-py's `Retry`, older redis-rb's
+    /// reconnect-and-retry), with the same argv: every algorithm gets it
+    /// from [`crate::Env::call`]. 0 = never.
+    pub client_retries: u32,
 }
 
 impl LockConfig {
@@ -264,6 +269,7 @@ impl LockConfig {
             max_extensions: 0,
             checks_abort: false,
             shared_token: false,
+            client_retries: 0,
         }
     }
 

@@ -46,6 +46,39 @@ pub enum Note {
     Info(String),
 }
 
+/// The client library's send loop: one [`Env::request`] per copy, so every
+/// copy is its own command on the wire (and in the history). A re-sent
+/// command whose first copy was applied runs twice: a second `SET NX`
+/// finds its own key and returns nil, a second `DEL` deletes whatever is
+/// there by then.
+async fn send_with_retries<E: Env>(
+    env: &E,
+    node: usize,
+    argv: Argv,
+    timeout_ms: u64,
+    grant: Option<Grant>,
+) -> Result<Reply, CallError> {
+    let retries = env.client_retries();
+    let mut sent = 0;
+    loop {
+        let got = env.request(node, argv.clone(), timeout_ms, grant).await;
+        match got {
+            Err(e) if sent < retries => {
+                sent += 1;
+                let why = match e {
+                    CallError::Timeout => "timed out",
+                    CallError::Unreachable => "lost its connection",
+                };
+                env.note(Note::Info(format!(
+                    "client library re-sends {} ({why}; retry {sent}/{retries})",
+                    crate::protocol::argv_display(&argv)
+                )));
+            }
+            got => return got,
+        }
+    }
+}
+
 /// A handle to a spawned background task.
 pub trait TaskHandle {
     /// Stops the task at its next await point.
@@ -92,18 +125,28 @@ pub trait Env: Clone + 'static {
         grant: Option<Grant>,
     ) -> impl Future<Output = Result<Reply, CallError>>;
 
-    /// Sends a command and waits up to `timeout_ms` for its reply.
+    /// How many times the client library re-sends a command that got no
+    /// reply (a timeout, a dropped connection), as redis-py's `Retry` and
+    /// older redis-rb do: `[lock] client_retries`. Default: never.
+    fn client_retries(&self) -> u32 {
+        0
+    }
+
+    /// Sends a command and waits up to `timeout_ms` for its reply; re-sent
+    /// (the same argv, the same timeout) up to [`Env::client_retries`]
+    /// times while no reply comes.
     fn call(
         &self,
         node: usize,
         argv: Argv,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<Reply, CallError>> {
-        self.request(node, argv, timeout_ms, None)
+        send_with_retries(self, node, argv, timeout_ms, None)
     }
 
     /// Sends the command that takes the lock on `node`, with the rule by
-    /// which its reply means the node granted it.
+    /// which its reply means the node granted it; re-sent like
+    /// [`Env::call`].
     fn call_acquire(
         &self,
         node: usize,
@@ -111,7 +154,7 @@ pub trait Env: Clone + 'static {
         timeout_ms: u64,
         grant: Grant,
     ) -> impl Future<Output = Result<Reply, CallError>> {
-        self.request(node, argv, timeout_ms, Some(grant))
+        send_with_retries(self, node, argv, timeout_ms, Some(grant))
     }
 
     /// Local monotonic clock, in ms. Never jumps, may drift.

@@ -55,7 +55,10 @@ pub async fn wait_replicas<E: Env>(env: &E, cfg: &LockConfig, node: usize) -> Sy
         drop(env.spawn(Box::pin(task)));
         return Synced::Ok;
     }
-    let acked = match env.call(node, cmd, timeout).await {
+    // `request`, not `call`: the client library re-sends the whole batch
+    // (the write and its WAIT), which the caller's next attempt does; a
+    // WAIT re-sent alone would count acknowledgements of nothing.
+    let acked = match env.request(node, cmd, timeout, None).await {
         Ok(Reply::Int(k)) => k.max(0) as usize,
         Ok(other) => {
             env.note(Note::Info(format!("WAIT: {other:?}")));

@@ -9,7 +9,7 @@ use locksim::model::{
 
 use locksim::scenario::{
     load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked, MAX_CLIENTS,
-    MAX_MS, MAX_NODES,
+    MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES,
 };
 use locksim_models::{
     Algorithm, LockConfig, OnExtendFail, OnUnsynced, Release, RenewOnError, SyncReplicas, Timing,
@@ -112,6 +112,7 @@ fn everything_file() {
     let s = load_scenario_unchecked(&path).unwrap();
     assert_eq!(s.seed, u64::MAX, "large seeds are accepted as strings");
     assert_eq!(s.about, "multi\nline \"about\" with a tab\t");
+    assert_eq!(s.lock.client_retries, 2);
     assert!(s
         .lock
         .script_release
@@ -258,12 +259,22 @@ fn lock() -> impl Strategy<Value = LockConfig> {
             script(),
             script(),
             script(),
+            0..=MAX_CLIENT_RETRIES,
         ),
     )
         .prop_map(|(a, b, c)| {
             let (algorithm, (key, fence_key), ttl_ms, release, validity_check, retry_count) = a;
             let (retry_delay_ms, retry_jitter_ms, drift_factor, renew, renew_on_error, fencing) = b;
-            let (request_timeout_ms, sequential, stale_recovery, reentrant_depth, sa, sr, sn) = c;
+            let (
+                request_timeout_ms,
+                sequential,
+                stale_recovery,
+                reentrant_depth,
+                sa,
+                sr,
+                sn,
+                retries,
+            ) = c;
             LockConfig {
                 algorithm,
                 key,
@@ -290,6 +301,7 @@ fn lock() -> impl Strategy<Value = LockConfig> {
                 script_acquire: sa,
                 script_release: sr,
                 script_renew: sn,
+                client_retries: retries,
                 ..LockConfig::defaults(algorithm)
             }
         })
@@ -390,20 +402,33 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
         0..=MAX_MS,
         span_u64(MAX_MS),
         0..=MAX_MS,
+        (0..=MAX_NODES as u32, 0..=MAX_MS / 1000),
     )
         .prop_map(
-            |(topology, n, persistence, rdb, restart, lag, failover)| RedisConfig {
-                topology,
-                nodes: match topology {
+            |(topology, n, persistence, rdb, restart, lag, failover, (to_write, max_lag))| {
+                let nodes = match topology {
                     Topology::Single => 1,
                     Topology::Independent => n,
                     Topology::Sentinel => n.max(2),
-                },
-                persistence,
-                rdb_save_every_ms: rdb,
-                restart_delay_ms: restart,
-                replication_lag_ms: lag,
-                failover_after_ms: failover,
+                };
+                // min-replicas only where masters have replicas, and at
+                // most as many as there are.
+                let replicated = topology == Topology::Sentinel;
+                RedisConfig {
+                    topology,
+                    nodes,
+                    persistence,
+                    rdb_save_every_ms: rdb,
+                    restart_delay_ms: restart,
+                    replication_lag_ms: lag,
+                    failover_after_ms: failover,
+                    min_replicas_to_write: if replicated {
+                        to_write % nodes as u32
+                    } else {
+                        0
+                    },
+                    min_replicas_max_lag_s: if replicated { max_lag } else { 10 },
+                }
             },
         )
 }

@@ -14,7 +14,10 @@
 //!     so asyncio tasks, which share a thread, share it (row 45:
 //!     `shared_token = true` for a `Lock` used by several tasks); 2.10.0
 //!     and 2.10.1 kept it in a plain attribute, shared by every user;
-//!   - the socket timeout is `None` before 8.0 and 5 s from 8.0.
+//!   - the socket timeout is `None` before 8.0 and 5 s from 8.0; the
+//!     client re-sends a command after a timeout or connection error 3
+//!     times from 6.0 and 10 times from 8.0 (`client_retries`; the
+//!     exponential backoff between them is not modelled).
 //! - python-redis-lock (github.com/ionelmc/python-redis-lock),
 //!   `src/redis_lock/__init__.py` at v3.0.0 and v4.0.1: `SET name id NX
 //!   EX expire` (no TTL with the default `expire=None`), released by a
@@ -66,10 +69,19 @@ pub static REDIS_PY: Profile = Profile {
             apply: |c| c.shared_token = false,
         },
         Change {
+            since: "6.0.0",
+            what: "the client retries a command 3 times after a connection error or timeout (Retry(ExponentialWithJitterBackoff, 3))",
+            source: "redis-py v6.0.0 redis/client.py",
+            apply: |c| c.client_retries = 3,
+        },
+        Change {
             since: "8.0.0",
-            what: "client socket_timeout defaults to 5 s",
+            what: "client socket_timeout defaults to 5 s, and commands are retried 10 times",
             source: "redis-py v8.0.0 redis/_defaults.py",
-            apply: |c| c.request_timeout_ms = 5_000,
+            apply: |c| {
+                c.request_timeout_ms = 5_000;
+                c.client_retries = 10;
+            },
         },
     ],
 };

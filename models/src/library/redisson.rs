@@ -34,7 +34,11 @@
 //! - a renewal that fails stops the watchdog up to 3.43; from 3.44 the
 //!   next period tries again;
 //! - Redisson's command timeout is 3000 ms (`request_timeout_ms`); lock
-//!   writes that carry `WAIT` get the `WAIT` timeout on top;
+//!   writes that carry `WAIT` get the `WAIT` timeout on top; a command
+//!   that gets no reply is re-sent `retryAttempts` times
+//!   (`client_retries`), at once (the 1.5 s `retryInterval` of 3.15.2-3.47
+//!   and the jitter of 3.48 are not modelled); a batch with `WAIT` is
+//!   re-sent whole by the next attempt;
 //! - `redisson-redlock` is modelled as Redlock with `SET NX PX` per node,
 //!   sequential, with no validity check and no drift allowance, which is
 //!   what decides its verdicts; each member `RLock`'s own hash, watchdog
@@ -52,6 +56,7 @@ fn rlock() -> LockConfig {
     c.renew_every_ms = 10_000; // internalLockLeaseTime / 3
     c.renew_on_error = RenewOnError::Stop;
     c.request_timeout_ms = 3_000; // BaseConfig.timeout
+    c.client_retries = 3; // BaseConfig.retryAttempts: 4 sends in all
     c.retry_count = 0; // lock() blocks until it gets the lock
     c.retry_delay_ms = 100;
     c.retry_jitter_ms = 0;
@@ -109,6 +114,12 @@ const RLOCK_CHANGES: &[Change] = &[
         source: "redisson 3.47.0 CommandAsyncService.handleNoSync (commit f2b6ad849)",
         apply: |c| c.on_unsynced = OnUnsynced::Unlock,
     },
+    Change {
+        since: "3.48.0",
+        what: "retryAttempts 4: a command is sent up to 5 times",
+        source: "redisson 3.48.0 config/BaseConfig.java",
+        apply: |c| c.client_retries = 4,
+    },
 ];
 
 pub static REDISSON: Profile = Profile {
@@ -148,6 +159,7 @@ fn redlock() -> LockConfig {
     c.drift_extra_ms = 0;
     c.ttl_ms = 30_000;
     c.request_timeout_ms = 3_000;
+    c.client_retries = 3;
     c.retry_count = 0;
     c.retry_delay_ms = 100;
     c.retry_jitter_ms = 0;

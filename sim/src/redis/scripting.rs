@@ -163,6 +163,7 @@ impl RedisNode {
             mode,
             replica,
             read_only: !flags.compat && flags.no_writes,
+            too_few_replicas: self.too_few_replicas && !replica && mode != ExpiryMode::Loading,
         };
         let (keys, args) = argv[3..].split_at(numkeys);
         engine.run(&sha, keys, args, &mut self.ks, params, also)

@@ -36,6 +36,8 @@ pub fn redis(topology: Topology) -> RedisConfig {
         restart_delay_ms: 0,
         replication_lag_ms: Span::new(1, 50),
         failover_after_ms: 5_000,
+        min_replicas_to_write: 0,
+        min_replicas_max_lag_s: 10,
     }
 }
 

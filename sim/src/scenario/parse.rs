@@ -10,9 +10,9 @@ use super::defaults;
 use super::error::{Loc, ScenarioError};
 use super::faults::parse_faults;
 use super::schema::{
-    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_MS, MAX_NODES, NEMESIS_KEYS, NETWORK_KEYS,
-    ON_EXTEND_FAIL, ON_UNSYNCED, RATE_KEYS, REDIS_KEYS, RELEASES, RENEW_ON_ERROR, SYNC_REPLICAS,
-    TIMINGS, TOP_KEYS,
+    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES,
+    NEMESIS_KEYS, NETWORK_KEYS, ON_EXTEND_FAIL, ON_UNSYNCED, RATE_KEYS, REDIS_KEYS, RELEASES,
+    RENEW_ON_ERROR, SYNC_REPLICAS, TIMINGS, TOP_KEYS,
 };
 use super::tree::{parse_tree, Entry, Node, Value};
 use super::values::{
@@ -372,6 +372,9 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "max_extensions" => c.max_extensions = uint(cx, s, e, 0, u32::MAX.into())? as u32,
             "checks_abort" => c.checks_abort = boolean(cx, s, e)?,
             "shared_token" => c.shared_token = boolean(cx, s, e)?,
+            "client_retries" => {
+                c.client_retries = uint(cx, s, e, 0, MAX_CLIENT_RETRIES.into())? as u32
+            }
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }
@@ -483,10 +486,53 @@ fn redis(cx: &Cx, s: &Sect, algorithm: Algorithm) -> Result<RedisConfig, Scenari
             "restart_delay_ms" => r.restart_delay_ms = uint(cx, s, e, 0, MAX_MS)?,
             "replication_lag_ms" => r.replication_lag_ms = range_u64(cx, s, e)?,
             "failover_after_ms" => r.failover_after_ms = uint(cx, s, e, 0, MAX_MS)?,
+            "min_replicas_to_write" => {
+                r.min_replicas_to_write = uint(cx, s, e, 0, MAX_NODES as u64)? as u32
+            }
+            "min_replicas_max_lag_s" => {
+                r.min_replicas_max_lag_s = uint(cx, s, e, 0, MAX_MS / 1000)?
+            }
             _ => return Err(unknown_key(cx, s, e, REDIS_KEYS)),
         }
     }
+    min_replicas(cx, s, &r)?;
     Ok(r)
+}
+
+/// `min_replicas_*` need a master with replicas, and no more replicas
+/// than there are.
+fn min_replicas(cx: &Cx, s: &Sect, r: &RedisConfig) -> Result<(), ScenarioError> {
+    let replicas = r.replicas_per_master();
+    let t = r.topology.name();
+    let defaults = defaults::redis(r.topology);
+    for (key, set) in [
+        (
+            "min_replicas_to_write",
+            r.min_replicas_to_write != defaults.min_replicas_to_write,
+        ),
+        (
+            "min_replicas_max_lag_s",
+            r.min_replicas_max_lag_s != defaults.min_replicas_max_lag_s,
+        ),
+    ] {
+        if let (true, 0, Some(e)) = (set, replicas, s.get(key)) {
+            return Err(cx.err(
+                &loc_of(e),
+                format!("`redis.{key}` has no effect with topology = \"{t}\": its masters have no replicas"),
+                "min-replicas is a master's check of its replicas' acknowledgements: use topology = \"sentinel\", or leave the key out",
+            ));
+        }
+    }
+    let want = r.min_replicas_to_write as usize;
+    if want > replicas && replicas > 0 {
+        let e = s.get("min_replicas_to_write").expect("non-zero means set");
+        return Err(cx.err(
+            &loc_of(e),
+            format!("`redis.min_replicas_to_write` = {want} but a master has only {replicas} replica(s) (nodes = {})", r.nodes),
+            format!("every write would be refused with NOREPLICAS: use at most {replicas}, or add nodes"),
+        ));
+    }
+    Ok(())
 }
 
 fn network(cx: &Cx, s: &Sect) -> Result<NetworkConfig, ScenarioError> {

@@ -18,6 +18,8 @@ pub const MAX_MS: u64 = 1_000_000_000_000;
 pub const MAX_CLIENTS: usize = 16;
 /// At most this many Redis nodes.
 pub const MAX_NODES: usize = 9;
+/// At most this many re-sends of one command (`lock.client_retries`).
+pub const MAX_CLIENT_RETRIES: u32 = 100;
 
 // ----------------------------------------------------------------- keys
 
@@ -73,6 +75,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "max_extensions",
     "checks_abort",
     "shared_token",
+    "client_retries",
 ];
 /// The keys of `[redis]`.
 pub(crate) const REDIS_KEYS: &[&str] = &[
@@ -83,6 +86,8 @@ pub(crate) const REDIS_KEYS: &[&str] = &[
     "restart_delay_ms",
     "replication_lag_ms",
     "failover_after_ms",
+    "min_replicas_to_write",
+    "min_replicas_max_lag_s",
 ];
 /// The keys of `[network]`.
 pub(crate) const NETWORK_KEYS: &[&str] = &["latency_ms", "loss"];

@@ -50,6 +50,16 @@ impl Scenario {
             "failover_after_ms",
             &r.failover_after_ms.to_string(),
         );
+        kv(
+            &mut w,
+            "min_replicas_to_write",
+            &r.min_replicas_to_write.to_string(),
+        );
+        kv(
+            &mut w,
+            "min_replicas_max_lag_s",
+            &r.min_replicas_max_lag_s.to_string(),
+        );
 
         w.push_str("\n[network]\n");
         kv(&mut w, "latency_ms", &span(s.network.latency_ms));
@@ -132,6 +142,7 @@ fn lock(w: &mut String, l: &LockConfig) {
     kv(w, "max_extensions", &l.max_extensions.to_string());
     kv(w, "checks_abort", &l.checks_abort.to_string());
     kv(w, "shared_token", &l.shared_token.to_string());
+    kv(w, "client_retries", &l.client_retries.to_string());
     for (key, source) in [
         ("script_acquire", &l.script_acquire),
         ("script_release", &l.script_release),

@@ -116,6 +116,10 @@ impl Env for SimEnv {
         }
     }
 
+    fn client_retries(&self) -> u32 {
+        self.world.scenario().lock.client_retries
+    }
+
     async fn request(
         &self,
         node: usize,
