@@ -97,7 +97,8 @@ struct Peer {
     syncing: bool,
     acked: u64,
     sent_end: u64,
-    /// True time (µs) of the last message queued for it.
+    /// True time (µs) of the oldest send it has not acknowledged (the last
+    /// send when it is caught up): the resend timer runs from it.
     last_send_us: u64,
 }
 
@@ -228,8 +229,13 @@ pub fn propagate(srv: &Rc<Repl>, client: Option<usize>, effects: &[Argv]) {
     let now = srv.core.world.now_us();
     let mut any = false;
     for (&to, peer) in m.peers.iter_mut() {
+        // The resend timer runs from the oldest unacknowledged send: a new
+        // write must not postpone the resend of a chunk a partition lost
+        // (under a steady write rate it would never be resent).
+        if peer.acked >= peer.sent_end && !peer.syncing {
+            peer.last_send_us = now;
+        }
         peer.sent_end = chunk.end;
-        peer.last_send_us = now;
         any = true;
         let msg = Msg::Chunk {
             master: srv.core.idx,
