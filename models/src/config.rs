@@ -211,6 +211,11 @@ pub struct LockConfig {
     /// (redis-py's `Lock` used by several asyncio tasks): a release deletes
     /// whatever token was stored last.
     pub shared_token: bool,
+    /// Watchdog (Redisson 3.11.0-3.12.0): a renewal that fails leaves the
+    /// client's renewal entry registered, and an unlock that finds the
+    /// lock gone does not clear it, so the client's later holds are never
+    /// renewed (redisson #3194, #3712).
+    pub stale_renewal_entry: bool,
 }
 
 impl LockConfig {
@@ -264,6 +269,7 @@ impl LockConfig {
             max_extensions: 0,
             checks_abort: false,
             shared_token: false,
+            stale_renewal_entry: false,
         }
     }
 
@@ -339,6 +345,7 @@ impl LockConfig {
             &[SetNxPx, Redlock],
         )?;
         only("shared_token", self.shared_token, &[SetNxPx])?;
+        only("stale_renewal_entry", self.stale_renewal_entry, &[Watchdog])?;
         if self.fencing && self.ttl_ms == 0 {
             return Err("`fencing` needs a TTL (the fenced acquire script sets PX)".into());
         }

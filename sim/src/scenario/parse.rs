@@ -372,6 +372,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "max_extensions" => c.max_extensions = uint(cx, s, e, 0, u32::MAX.into())? as u32,
             "checks_abort" => c.checks_abort = boolean(cx, s, e)?,
             "shared_token" => c.shared_token = boolean(cx, s, e)?,
+            "stale_renewal_entry" => c.stale_renewal_entry = boolean(cx, s, e)?,
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }

@@ -73,6 +73,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "max_extensions",
     "checks_abort",
     "shared_token",
+    "stale_renewal_entry",
 ];
 /// The keys of `[redis]`.
 pub(crate) const REDIS_KEYS: &[&str] = &[
