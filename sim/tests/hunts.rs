@@ -30,6 +30,8 @@ use proptest::strategy::ValueTree;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod library_hunts;
+
 /// Seeds a violation hunt may spend before it fails (it stops at the first).
 const FIND: u64 = 1000;
 /// Seeds a safe row must survive by default; `deep_*` tests run 10x.
