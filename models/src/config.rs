@@ -216,6 +216,11 @@ pub struct LockConfig {
     /// reconnect-and-retry), with the same argv: every algorithm gets it
     /// from [`crate::Env::call`]. 0 = never.
     pub client_retries: u32,
+    /// Watchdog (Redisson 3.11.0-3.12.0): a renewal that fails leaves the
+    /// client's renewal entry registered, and an unlock that finds the
+    /// lock gone does not clear it, so the client's later holds are never
+    /// renewed (redisson #3194, #3712).
+    pub stale_renewal_entry: bool,
 }
 
 impl LockConfig {
@@ -270,6 +275,7 @@ impl LockConfig {
             checks_abort: false,
             shared_token: false,
             client_retries: 0,
+            stale_renewal_entry: false,
         }
     }
 
@@ -345,6 +351,7 @@ impl LockConfig {
             &[SetNxPx, Redlock],
         )?;
         only("shared_token", self.shared_token, &[SetNxPx])?;
+        only("stale_renewal_entry", self.stale_renewal_entry, &[Watchdog])?;
         if self.fencing && self.ttl_ms == 0 {
             return Err("`fencing` needs a TTL (the fenced acquire script sets PX)".into());
         }

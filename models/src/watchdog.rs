@@ -39,6 +39,20 @@
 //! attempts `retry_delay_ms + jitter` apart: the documented simplification
 //! (PUBLISH has no subscribers in the simulator).
 //!
+//! Redisson 3.11.0-3.12.0 (`stale_renewal_entry = true`): the renewal
+//! timer lives in `EXPIRATION_RENEWAL_MAP`, one entry per client and lock
+//! name, and a new hold arms a timer only when no entry exists
+//! (`scheduleExpirationRenewal`: `putIfAbsent`, else `addThreadId`). A
+//! renewal that fails or finds the lock gone kills the timer but leaves the
+//! entry, and the unlock removes it only when the unlock script succeeded
+//! or errored, not when it answered nil (the lock was gone). So after a
+//! failed renewal and a nil unlock, every later hold of the lock by that
+//! client runs with no watchdog at all, until the process restarts
+//! (redisson #3194, #3712). From 3.12.1 the unlock always clears the entry
+//! (#2515), and from 3.14.0 a failed renewal removes it itself: in this
+//! model, where a client's next hold always follows its unlock, both clear
+//! it in time.
+//!
 //! Deadline: `Mono(start + ttl)`, moved by every renewal (`Note::Extended`).
 //! With `fencing = true` the holder takes a token with `INCR fence_key` on
 //! node 0 after the grant: not atomic with it.
@@ -52,6 +66,7 @@ use crate::lock::{
 };
 use crate::protocol::{argv, Reply};
 use crate::synced::{wait_replicas, Synced};
+use std::cell::Cell;
 use std::rc::Rc;
 
 /// Redisson's `tryLockInnerAsync` script.
@@ -86,6 +101,9 @@ pub struct Watchdog {
     /// How many times the current holder entered the lock.
     entered: u32,
     task: Option<Rc<dyn TaskHandle>>,
+    /// `stale_renewal_entry`: a renewal entry a dead timer left behind
+    /// (shared with the watchdog task that leaves it).
+    stale_entry: Rc<Cell<bool>>,
 }
 
 impl std::fmt::Debug for Watchdog {
@@ -95,6 +113,7 @@ impl std::fmt::Debug for Watchdog {
             .field("id", &self.id)
             .field("entered", &self.entered)
             .field("watchdog_running", &self.task.is_some())
+            .field("stale_entry", &self.stale_entry.get())
             .finish()
     }
 }
@@ -113,6 +132,7 @@ impl Watchdog {
             id: None,
             entered: 0,
             task: None,
+            stale_entry: Rc::new(Cell::new(false)),
         }
     }
 
@@ -197,6 +217,23 @@ impl Watchdog {
             .map_err(|_| ())
     }
 
+    /// Runs the unlock script once per entry of the current hold.
+    async fn unlock_all<E: Env>(&mut self, env: &E, lease: &Lease) -> ReleaseOutcome {
+        let times = std::mem::take(&mut self.entered).max(1);
+        for _ in 0..times {
+            match self.unlock_once(env, &lease.value).await {
+                Ok(Reply::Int(1)) => return ReleaseOutcome::Released,
+                Ok(Reply::Int(0)) => continue,
+                Ok(r) if r.is_nil() => return ReleaseOutcome::NotHeld,
+                _ => return ReleaseOutcome::Unknown,
+            }
+        }
+        env.note(Note::Info(
+            "unlocked every entry but the counter is still positive".into(),
+        ));
+        ReleaseOutcome::Unknown
+    }
+
     fn stop_watchdog(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
@@ -221,8 +258,14 @@ fn random_uuid<E: Env>(env: &E) -> String {
 }
 
 /// The watchdog: renews the lock every `renew_every_ms` until aborted or
-/// stopped.
-async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String) {
+/// stopped. When it stops by itself with `stale_renewal_entry`, it leaves
+/// its entry behind (`stale_entry`).
+async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String, stale_entry: Rc<Cell<bool>>) {
+    let leave_entry = || {
+        if cfg.stale_renewal_entry {
+            stale_entry.set(true);
+        }
+    };
     let src = cfg
         .script_renew
         .clone()
@@ -243,6 +286,7 @@ async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String) {
                 // Not held any more: Redisson cancels the renewal.
                 env.note(Note::Renewed { ok: false });
                 env.note(Note::WatchdogStopped);
+                leave_entry();
                 return;
             }
             failed => {
@@ -252,6 +296,7 @@ async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String) {
                 }
                 if cfg.renew_on_error == RenewOnError::Stop {
                     env.note(Note::WatchdogStopped);
+                    leave_entry();
                     return;
                 }
             }
@@ -293,7 +338,19 @@ impl LockAlgorithm for Watchdog {
                     }
                 }
                 self.stop_watchdog();
-                let task = env.spawn(Box::pin(renew_loop(env.clone(), self.cfg.clone(), field)));
+                if self.cfg.stale_renewal_entry && self.stale_entry.get() {
+                    // `putIfAbsent` finds the old entry: no timer is armed.
+                    env.note(Note::Info(
+                        "a failed renewal left its entry registered (Redisson before 3.12.1): this hold is never renewed".into(),
+                    ));
+                    return Ok(lease);
+                }
+                let task = env.spawn(Box::pin(renew_loop(
+                    env.clone(),
+                    self.cfg.clone(),
+                    field,
+                    self.stale_entry.clone(),
+                )));
                 self.task = Some(Rc::new(task));
                 return Ok(lease);
             }
@@ -306,19 +363,14 @@ impl LockAlgorithm for Watchdog {
 
     async fn release<E: Env>(&mut self, env: &E, lease: &Lease) -> ReleaseOutcome {
         self.stop_watchdog();
-        let times = std::mem::take(&mut self.entered).max(1);
-        for _ in 0..times {
-            match self.unlock_once(env, &lease.value).await {
-                Ok(Reply::Int(1)) => return ReleaseOutcome::Released,
-                Ok(Reply::Int(0)) => continue,
-                Ok(r) if r.is_nil() => return ReleaseOutcome::NotHeld,
-                _ => return ReleaseOutcome::Unknown,
-            }
+        let outcome = self.unlock_all(env, lease).await;
+        if self.cfg.stale_renewal_entry {
+            // Redisson 3.11.0-3.12.0 `unlockAsync`: the entry is cancelled
+            // when the script succeeded or errored, not when it answered
+            // nil (the lock was gone); then the entry stays.
+            self.stale_entry.set(outcome == ReleaseOutcome::NotHeld);
         }
-        env.note(Note::Info(
-            "unlocked every entry but the counter is still positive".into(),
-        ));
-        ReleaseOutcome::Unknown
+        outcome
     }
 }
 

@@ -28,6 +28,8 @@ use locksim::scenario::{load_scenario, parse_scenario};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
+mod library_hunts;
+
 /// Seeds a violation hunt may spend before it fails (it stops at the first).
 const FIND: u64 = 1000;
 /// Seeds a safe row must survive by default; `deep_*` tests run 10x.

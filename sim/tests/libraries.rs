@@ -206,3 +206,121 @@ fn redisson_3_27_waits_for_replicas_where_3_11_violates() {
     no_wait.lock.sync_replicas = locksim_models::SyncReplicas::None;
     assert_eq!(run(&no_wait, 1).verdict(), Verdict::Violation);
 }
+
+/// The values `client` acquired with, in order.
+fn acquired_values(h: &History, client: usize) -> Vec<String> {
+    h.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::AcquireOk {
+                client: c, value, ..
+            } if *c == client => Some(value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Row 34 and its fix: on 3.11.0 the overlap is in client-0's second hold,
+/// the one the stale renewal entry left unrenewed; 3.14.0 renews that hold.
+#[test]
+fn redisson_3_11_leaves_the_next_hold_unrenewed_where_3_14_renews_it() {
+    let entry = |v: &str| {
+        library::resolve(&format!("redisson@{v}"))
+            .unwrap()
+            .config
+            .stale_renewal_entry
+    };
+    assert!(entry("3.11.0") && entry("3.12.0") && !entry("3.12.1") && !entry("3.14.0"));
+    let old = scenario("redisson-3-11-0-renewal-timeout-poisons-later-holds");
+    let new = scenario("redisson-3-14-0-renewal-timeout-poisons-later-holds");
+    for seed in 1..=5 {
+        let o = run(&old, seed);
+        let v = &o.check.violations[0];
+        let w = o
+            .check
+            .windows
+            .iter()
+            .find(|w| w.client == 0 && w.start_us <= v.from_us && v.from_us < w.end_us)
+            .expect("client-0's window in the overlap");
+        assert_eq!(w.cycle, 1, "seed {seed}: the second hold, not the first");
+        let renewed_in_second_hold = |o: &locksim::world::run::Outcome| {
+            o.history.events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Renewal {
+                        client: 0,
+                        ok: true
+                    }
+                ) && o.check.windows.iter().any(|w| {
+                    w.client == 0 && w.cycle == 1 && w.start_us < e.t_us && e.t_us < w.end_us
+                })
+            })
+        };
+        assert!(!renewed_in_second_hold(&o), "seed {seed}: 3.11.0");
+        let o = run(&new, seed);
+        assert_eq!(o.verdict(), Verdict::Safe, "3.14.0 seed {seed}");
+        assert!(renewed_in_second_hold(&o), "seed {seed}: 3.14.0");
+    }
+}
+
+/// Row 42 and its counterpart: both raise the abort signal after the
+/// stall; the routine that reads it stops writing (no R), the one that
+/// does not writes stale; the stalled leases overlap either way (L).
+#[test]
+fn node_redlock_using_routine_that_reads_the_signal_stops_writing() {
+    let ignores = scenario("node-redlock-5-0-0-beta-2-using-ignores-abort");
+    let checks = scenario("node-redlock-5-0-0-beta-2-using-checks-abort");
+    for seed in 1..=5 {
+        for (s, stale) in [(&ignores, true), (&checks, false)] {
+            let o = run(s, seed);
+            assert!(
+                o.history
+                    .events
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::Aborted { client: 0 })),
+                "{} seed {seed}: the signal was raised",
+                s.name
+            );
+            let kinds: Vec<_> = o.check.violations.iter().map(|v| v.kind).collect();
+            assert!(kinds.contains(&locksim::oracle::ViolationKind::L));
+            assert_eq!(
+                kinds.contains(&locksim::oracle::ViolationKind::R),
+                stale,
+                "{} seed {seed}: {kinds:?}",
+                s.name
+            );
+        }
+    }
+}
+
+/// Row 45 and its counterpart: with the shared slot, task A's release
+/// script carries task B's token; with one slot per thread, A's own.
+#[test]
+fn redis_py_shared_token_release_carries_the_next_holders_token() {
+    for (name, shared) in [
+        ("redis-py-8-1-0-asyncio-tasks-share-a-token", true),
+        ("redis-py-8-1-0-threads-own-their-tokens", false),
+    ] {
+        let o = run(&scenario(name), 1);
+        let a = acquired_values(&o.history, 0)[0].clone();
+        let b = acquired_values(&o.history, 1)[0].clone();
+        let released_with = o
+            .history
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::CallInvoke { client: 0, cmd, .. } if cmd[0] == b"EVAL" => {
+                    Some(String::from_utf8_lossy(&cmd[4]).into_owned())
+                }
+                _ => None,
+            })
+            .expect("client-0 released");
+        assert_eq!(released_with, if shared { b } else { a }, "{name}");
+        let first = &o.check.violations.first().map(|v| v.clients);
+        if shared {
+            assert_eq!(*first, Some([1, 2]), "B and C overlap");
+        } else {
+            assert_eq!(o.verdict(), Verdict::Safe);
+        }
+    }
+}

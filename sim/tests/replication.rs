@@ -372,3 +372,33 @@ fn min_replicas_drops_a_killed_replica_at_once_and_a_silent_one_after_the_lag() 
         assert!(e.starts_with(NOREPLICAS), "{e}");
     });
 }
+
+#[test]
+fn a_replica_cut_off_under_steady_writes_catches_up_after_the_heal() {
+    // The master writes every 300 ms, faster than its resend delay
+    // (lag + 2 round trips + 1 s): the chunks the partition lost must still
+    // be resent once it heals, or the replica never applies anything again
+    // and WAIT answers 0 for ever.
+    simulate(sentinel(20, 60_000), 10, |sim: Sim| async move {
+        settle(&sim, 100).await;
+        sim.fault(Fault::Partition {
+            groups: vec![vec![NodeRef::Redis(0)], vec![NodeRef::Redis(2)]],
+            for_ms: Some(3000),
+        });
+        for i in 0..30 {
+            assert_eq!(
+                sim.ok(0, &["SET", &format!("k{i}"), "v"]).await,
+                Reply::ok()
+            );
+            sim.sleep(300).await;
+        }
+        // Healed at 3.1 s; every write since is 2 s or more old.
+        assert_eq!(
+            sim.get(2, "k0").await.as_deref(),
+            Some("v"),
+            "lost in the partition, resent"
+        );
+        assert_eq!(sim.get(2, "k20").await.as_deref(), Some("v"));
+        assert_eq!(sim.ok(0, &["WAIT", "2", "1000"]).await, Reply::Int(2));
+    });
+}

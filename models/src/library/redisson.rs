@@ -43,9 +43,14 @@
 //!   sequential, with no validity check and no drift allowance, which is
 //!   what decides its verdicts; each member `RLock`'s own hash, watchdog
 //!   and `WAIT` are not modelled (the lease is the whole TTL);
-//! - not modelled: 3.11's stale renewal entry (later holds of the same
-//!   name by the same client go unrenewed), the unlock latch of 3.24, the
-//!   `WAITAOF` window of 3.46-3.52.
+//! - up to 3.12.0 a renewal that fails leaves its entry in
+//!   `EXPIRATION_RENEWAL_MAP` and an unlock that finds the lock gone keeps
+//!   it: that client's later holds are never renewed
+//!   (`stale_renewal_entry`, redisson #3194, #3712). 3.12.1 clears it at
+//!   every unlock, 3.14.0 at the failed renewal itself; since a client's
+//!   next hold always follows its unlock here, 3.12.1 already ends it;
+//! - not modelled: the unlock latch of 3.24, the `WAITAOF` window of
+//!   3.46-3.52.
 
 use super::{Change, Profile};
 use crate::config::{Algorithm, LockConfig, OnUnsynced, RenewOnError, SyncReplicas};
@@ -61,11 +66,18 @@ fn rlock() -> LockConfig {
     c.retry_delay_ms = 100;
     c.retry_jitter_ms = 0;
     c.wait_timeout_ms = 1_000; // syncSlaves(availableSlaves, 1, SECONDS)
+    c.stale_renewal_entry = true; // EXPIRATION_RENEWAL_MAP, 3.11.0
     c
 }
 
 /// The changes `RLock` and `RFencedLock` share.
 const RLOCK_CHANGES: &[Change] = &[
+    Change {
+        since: "3.12.1",
+        what: "unlock always cancels the renewal entry, so the entry a failed renewal left no longer outlives the hold",
+        source: "redisson 3.12.1 RedissonLock.unlockAsync (commit 2464e0661, #2515)",
+        apply: |c| c.stale_renewal_entry = false,
+    },
     Change {
         since: "3.12.5",
         what: "every lock write on a master with replicas is followed by WAIT <replicas> 1000, but the acquire returns on the script's reply",

@@ -358,3 +358,50 @@ fn channel_name_follows_prefix_name() {
     assert_eq!(channel_name("lock"), "redisson_lock__channel:{lock}");
     assert_eq!(channel_name("{a}b"), "redisson_lock__channel:{a}b");
 }
+
+/// Redisson 3.11.0-3.12.0: a renewal that times out leaves its entry; the
+/// lock expires, the unlock answers nil and keeps the entry, and the next
+/// hold arms no timer. With the entry cleared (3.12.1 onwards) the next
+/// hold is renewed as usual.
+#[test]
+fn a_stale_renewal_entry_leaves_the_next_hold_unrenewed() {
+    for stale in [true, false] {
+        let hash = empty();
+        let env = server(hash.clone(), |now| (5_000..15_000).contains(&now));
+        let mut c = cfg();
+        c.stale_renewal_entry = stale;
+        let mut lock = Watchdog::new(c);
+        let lease = env.block_on(lock.acquire(&env)).unwrap();
+        env.run_until(35_000);
+        assert_eq!(renew_times(&env), vec![10_001], "stale = {stale}");
+        *hash.borrow_mut() = None; // the key expired at 30 s
+        assert_eq!(
+            env.block_on(lock.release(&env, &lease)),
+            ReleaseOutcome::NotHeld
+        );
+        env.block_on(lock.acquire(&env)).unwrap();
+        env.run_until(80_000);
+        let later = renew_times(&env).len() - 1;
+        if stale {
+            assert_eq!(later, 0, "the second hold is never renewed");
+            assert_eq!(env.live_tasks(), 0);
+        } else {
+            assert_eq!(later, 4, "renewed every 10 s");
+        }
+    }
+    // An unlock that finds the lock clears the entry even on 3.11.
+    let hash = empty();
+    let env = server(hash.clone(), |now| (5_000..15_000).contains(&now));
+    let mut c = cfg();
+    c.stale_renewal_entry = true;
+    let mut lock = Watchdog::new(c);
+    let lease = env.block_on(lock.acquire(&env)).unwrap();
+    env.run_until(20_000);
+    assert_eq!(
+        env.block_on(lock.release(&env, &lease)),
+        ReleaseOutcome::Released
+    );
+    env.block_on(lock.acquire(&env)).unwrap();
+    env.run_until(45_000);
+    assert_eq!(renew_times(&env).len(), 1 + 2, "renewed again");
+}

@@ -375,6 +375,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "client_retries" => {
                 c.client_retries = uint(cx, s, e, 0, MAX_CLIENT_RETRIES.into())? as u32
             }
+            "stale_renewal_entry" => c.stale_renewal_entry = boolean(cx, s, e)?,
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }

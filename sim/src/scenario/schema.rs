@@ -76,6 +76,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "checks_abort",
     "shared_token",
     "client_retries",
+    "stale_renewal_entry",
 ];
 /// The keys of `[redis]`.
 pub(crate) const REDIS_KEYS: &[&str] = &[

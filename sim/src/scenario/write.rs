@@ -143,6 +143,7 @@ fn lock(w: &mut String, l: &LockConfig) {
     kv(w, "checks_abort", &l.checks_abort.to_string());
     kv(w, "shared_token", &l.shared_token.to_string());
     kv(w, "client_retries", &l.client_retries.to_string());
+    kv(w, "stale_renewal_entry", &l.stale_renewal_entry.to_string());
     for (key, source) in [
         ("script_acquire", &l.script_acquire),
         ("script_release", &l.script_release),

@@ -81,7 +81,8 @@ pub(super) struct Peer {
     /// What the transport acknowledged (for retransmission).
     pub delivered: u64,
     pub sent_end: u64,
-    /// True time (µs) of the last message queued for it.
+    /// True time (µs) of the oldest send it has not acknowledged (the last
+    /// send when it is caught up): the resend timer runs from it.
     pub last_send_us: u64,
     /// True time (µs) at which this replica (re)connected.
     pub since_us: u64,
@@ -203,8 +204,13 @@ pub(super) fn feed(srv: &Rc<Repl>, ops: Vec<Argv>, getack: bool) -> Option<u64> 
     let now = srv.core.world.now_us();
     let mut any = false;
     for (&to, peer) in m.peers.iter_mut() {
+        // The resend timer runs from the oldest unacknowledged send: a new
+        // write must not postpone the resend of a chunk a partition lost
+        // (under a steady write rate it would never be resent).
+        if peer.delivered >= peer.sent_end && !peer.syncing {
+            peer.last_send_us = now;
+        }
         peer.sent_end = chunk.end;
-        peer.last_send_us = now;
         any = true;
         let msg = Msg::Chunk {
             master: srv.core.idx,
