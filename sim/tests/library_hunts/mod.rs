@@ -13,7 +13,7 @@
 use super::*;
 use locksim::history::{CallEnd, EventKind};
 use locksim::search::hunt::Finding;
-use locksim::world::run::Outcome;
+use locksim::world::run::{run, Outcome};
 use locksim_models::{LockConfig, OnUnsynced, ReleaseOutcome, RenewOnError, Reply};
 
 /// The found run again: its faults explicit, its seed, and `change`
