@@ -321,7 +321,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "algorithm" | "library" => {}
             "key" => c.key = nonempty(cx, s, e)?,
             "fence_key" => c.fence_key = nonempty(cx, s, e)?,
-            "ttl_ms" => c.ttl_ms = uint(cx, s, e, 1, MAX_MS)?,
+            "ttl_ms" => c.ttl_ms = uint(cx, s, e, 0, MAX_MS)?,
             "release" => c.release = choice(cx, s, e, "release", RELEASES)?,
             "validity_check" => c.validity_check = boolean(cx, s, e)?,
             "retry_count" => c.retry_count = uint(cx, s, e, 0, u32::MAX.into())? as u32,
