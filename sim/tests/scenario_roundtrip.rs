@@ -408,6 +408,7 @@ fn base() -> impl Strategy<Value = Scenario> {
             clients,
             faults: Vec::new(),
             nemesis,
+            custom_lock: None,
         },
     )
 }

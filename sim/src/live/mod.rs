@@ -178,6 +178,14 @@ pub struct ClientSpec {
 /// Why live mode cannot run `s`, if it cannot: the message of an exit 2.
 pub fn refusal(s: &Scenario) -> Option<String> {
     const SIM: &str = "use the simulator (`locksim run`)";
+    if let Some(c) = &s.custom_lock {
+        return Some(format!(
+            "live mode cannot run the custom lock {:?}: its client processes are the locksim \
+             binary, which does not have your code; {SIM}, or run your lock's own program with \
+             `--client`",
+            c.name()
+        ));
+    }
     if s.redis.topology == Topology::Sentinel {
         return Some(format!(
             "live mode cannot run topology `sentinel`: it starts no sentinels or replicas; {SIM}"

@@ -58,6 +58,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "script_acquire",
     "script_release",
     "script_renew",
+    "custom",
 ];
 /// The keys of `[redis]`.
 pub(crate) const REDIS_KEYS: &[&str] = &[
