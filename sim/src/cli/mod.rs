@@ -9,6 +9,7 @@ mod bench;
 mod check;
 mod hunt;
 mod live;
+mod live_check;
 mod matrix;
 mod runs;
 

@@ -30,8 +30,9 @@
 mod faults;
 
 mod clients;
+mod external;
 
-use super::client_proc::{ClientProc, FromClient};
+use super::client_proc::FromClient;
 use super::redis_proc::{self, RedisProc};
 use super::sys;
 use super::{ClientSpec, Down};
@@ -42,10 +43,13 @@ use crate::model::ResourceState;
 use crate::model::{FaultSpec, NodeRef, Scenario, Trigger, When};
 use crate::oracle;
 use crate::world::run::{initial_clocks, Outcome, Stats};
+use clients::Proc;
+pub use external::{ClientLog, Observed};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// How long a redis-server may take to answer its first `PING`.
@@ -62,8 +66,16 @@ pub struct LiveOptions {
     pub keep_dirs: bool,
     /// The `locksim` binary clients are started from.
     pub exe: PathBuf,
-    /// Print faults and restarts on stderr as they happen.
+    /// Print faults and restarts on stderr as they happen (and a
+    /// `--client` program's output).
     pub progress: bool,
+    /// `--client`: run this program (already split into words) as every
+    /// client process, speaking [`crate::live::protocol`], instead of
+    /// locksim's own client.
+    pub client_cmd: Option<Vec<String>>,
+    /// `--check-client`: keep each client's transcript and look at the
+    /// Redis keys when it begins and releases ([`LiveRun::clients`]).
+    pub inspect: bool,
 }
 
 /// Why a live run did not produce a verdict.
@@ -75,12 +87,15 @@ pub enum LiveError {
     Failed(String),
     /// SIGINT, SIGTERM or SIGHUP (exit 130).
     Interrupted,
+    /// A `--client` program broke the protocol: garbage, a line out of
+    /// order, an exit before `DONE`, no `HELLO` (exit 2).
+    Client(String),
 }
 
 impl std::fmt::Display for LiveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LiveError::Refused(m) | LiveError::Failed(m) => f.write_str(m),
+            LiveError::Refused(m) | LiveError::Failed(m) | LiveError::Client(m) => f.write_str(m),
             LiveError::Interrupted => f.write_str("interrupted: every process was stopped"),
         }
     }
@@ -101,6 +116,9 @@ pub struct LiveRun {
     pub kept_dir: Option<PathBuf>,
     /// Each node's command line (after `redis-server`).
     pub redis_command_lines: Vec<String>,
+    /// With [`LiveOptions::inspect`]: what each `--client` program said
+    /// and what Redis held meanwhile.
+    pub clients: Vec<ClientLog>,
 }
 
 /// Runs `scenario` (already time-scaled) live. Blocks; builds its own
@@ -130,7 +148,8 @@ pub fn run_live(scenario: &Scenario, opts: &LiveOptions) -> Result<LiveRun, Live
         c.shutdown().await;
         result.map(|()| c)
     });
-    let c = result?;
+    let mut c = result?;
+    let clients = std::mem::take(&mut c.logs);
     let kept_dir = opts.keep_dirs.then(|| dir.path.clone());
     let redis_command_lines = c.redis.iter().map(RedisProc::command_line).collect();
     let elapsed = c.finished.unwrap_or_else(Instant::now) - c.start;
@@ -146,6 +165,7 @@ pub fn run_live(scenario: &Scenario, opts: &LiveOptions) -> Result<LiveRun, Live
         elapsed,
         kept_dir,
         redis_command_lines,
+        clients,
     })
 }
 
@@ -189,6 +209,15 @@ enum Msg {
         generation: u64,
         result: Result<(), String>,
     },
+    /// A connection to the resource sent its first line (`HELLO`, for a
+    /// well-behaved `--client` program). `bind` gets the client and
+    /// incarnation its later lines belong to, or `None` (closed).
+    Conn {
+        writer: OwnedWriteHalf,
+        mono_ns: u64,
+        line: String,
+        bind: oneshot::Sender<Option<(usize, u32)>>,
+    },
 }
 
 /// A scheduled change to the world.
@@ -217,7 +246,11 @@ struct Coord {
     offsets: Vec<i64>,
     history: Vec<Event>,
     redis: Vec<RedisProc>,
-    clients: Vec<Option<ClientProc>>,
+    clients: Vec<Option<Proc>>,
+    /// The resource's port for `--client` programs (0: none).
+    resource_port: u16,
+    /// Per client, with [`LiveOptions::inspect`].
+    logs: Vec<ClientLog>,
     incarnation: Vec<u32>,
     progress: Vec<u32>,
     done: BTreeSet<usize>,
@@ -265,6 +298,8 @@ impl Coord {
             history: Vec::with_capacity(4096),
             redis: Vec::new(),
             clients: (0..clients).map(|_| None).collect(),
+            resource_port: 0,
+            logs: (0..clients).map(|_| ClientLog::default()).collect(),
             incarnation: vec![0; clients],
             progress: vec![0; clients],
             done: BTreeSet::new(),
@@ -303,7 +338,12 @@ impl Coord {
     /// Appends an event of the coordinator (a fault, the resource, a
     /// redis-server going down or up), stamped now.
     fn record(&mut self, node: Option<NodeRef>, kind: EventKind) {
-        let t_us = self.now_us();
+        self.record_at(self.now_us(), node, kind);
+    }
+
+    /// Appends an event stamped `t_us` (a `--client` line, stamped when
+    /// it was read), with `node`'s clock readings at that time.
+    fn record_at(&mut self, t_us: u64, node: Option<NodeRef>, kind: EventKind) {
         let (mono_ms, wall_ms) = match node {
             Some(n) => {
                 let off = self.offset_of(n);
@@ -377,6 +417,7 @@ impl Coord {
         let mut signals = Signals::new()?;
         self.start_servers().await?;
         self.write_spec()?;
+        self.listen().await?;
         self.start_clients(&mut rx).await?;
         self.go().await?;
         let end_at = self.start + Duration::from_millis(self.s.duration_ms);
@@ -400,6 +441,7 @@ impl Coord {
         }
         let clients_done = self.done.len();
         self.record(None, EventKind::End { clients_done });
+        self.await_exits().await;
         self.closed = true;
         self.finished = Some(Instant::now());
         Ok(())
@@ -512,6 +554,12 @@ impl Coord {
                 msg,
             } => self.on_client(idx, incarnation, msg).await,
             Msg::Timer(a) => self.act(a).await,
+            Msg::Conn {
+                writer,
+                mono_ns,
+                line,
+                bind,
+            } => self.on_conn(writer, mono_ns, line, bind).await,
             Msg::RedisReady {
                 node,
                 generation,

@@ -75,9 +75,12 @@
 //! scenarios exit 2 with "live mode cannot ...: use the simulator" (see
 //! [`refusal`]).
 
+pub mod check_client;
 pub mod client_proc;
 pub mod coordinator;
 pub mod env;
+pub mod ext_proc;
+pub mod protocol;
 pub mod redis_proc;
 pub mod sys;
 
