@@ -143,6 +143,14 @@ pub fn live(args: &LiveArgs) -> i32 {
     for n in live::notes(&s) {
         eprintln!("note: {n}");
     }
+    let off = s.clients.offset_ms;
+    if args.client.is_some() && (off.lo != 0 || off.hi != 0) {
+        eprintln!(
+            "note: clients.offset_ms = [{}, {}] is not applied to --client programs: they read \
+             the machine's clocks (the history's readings are offset)",
+            off.lo, off.hi
+        );
+    }
     if !args.quiet {
         let clients = match &args.client {
             Some(c) => format!("{} client processes running `{c}`", s.clients.count),

@@ -40,7 +40,7 @@ impl ClientCheck {
 }
 
 /// The scenario of a check: `base` (or `set-nx-px` defaults) with one
-/// client, one cycle and no faults.
+/// client, one cycle of 100 ms work and no faults.
 pub fn check_scenario(base: Option<&Scenario>) -> Scenario {
     let mut s = base.cloned().unwrap_or_else(|| {
         Scenario::with_defaults("check-client", Verdict::Safe, Algorithm::SetNxPx)
@@ -50,6 +50,9 @@ pub fn check_scenario(base: Option<&Scenario>) -> Scenario {
     s.clients.count = 1;
     s.clients.cycles = 1;
     s.clients.offset_ms = crate::model::Span::new(0, 0);
+    // The check is about the protocol, not timing: a short section.
+    s.clients.work_ms = crate::model::Span::new(100, 100);
+    s.clients.think_ms = crate::model::Span::new(0, 0);
     s.faults.clear();
     crate::world::nemesis::quiet(&mut s.nemesis);
     s.duration_ms = CHECK_DURATION_MS;

@@ -124,7 +124,12 @@ impl Coord {
             self.spawn_client(i)?;
         }
         let mut ready = BTreeSet::new();
-        let limit = Instant::now() + CLIENTS_READY_LIMIT;
+        let limit = Instant::now()
+            + if self.opts.client_cmd.is_some() {
+                super::external::hello_limit()
+            } else {
+                CLIENTS_READY_LIMIT
+            };
         while ready.len() < self.s.clients.count {
             let m = tokio::time::timeout_at(limit, rx.recv()).await;
             match m {

@@ -20,6 +20,7 @@ use crate::live::{LiveOp, Up};
 use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
 use crate::model::NodeRef;
 use locksim_models::{Deadline, Reply as RespReply};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpListener;
@@ -439,9 +440,9 @@ impl Coord {
             _ => String::new(),
         };
         LiveError::Client(format!(
-            "client-{idx} did not connect to LOCKSIM_RESOURCE (127.0.0.1:{}) and say `HELLO {VERSION} {idx}` within {} s; its last output:\n{tail}",
+            "client-{idx} did not connect to LOCKSIM_RESOURCE (127.0.0.1:{}) and say `HELLO {VERSION} {idx}` within {} ms (LOCKSIM_HELLO_TIMEOUT_MS); its last output:\n{tail}",
             self.resource_port,
-            CLIENTS_READY_LIMIT.as_secs()
+            hello_limit().as_millis()
         ))
     }
 
@@ -469,6 +470,15 @@ impl Coord {
             self.logs[idx].exit = exit;
         }
     }
+}
+
+/// How long every `--client` program of a run may take to say `HELLO`:
+/// `LOCKSIM_HELLO_TIMEOUT_MS` (ms) if set, else 30 s (a JVM starts slowly).
+pub(super) fn hello_limit() -> Duration {
+    std::env::var("LOCKSIM_HELLO_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(CLIENTS_READY_LIMIT, Duration::from_millis)
 }
 
 /// Tells a connection why it is refused, then drops it.
