@@ -106,19 +106,13 @@ pub fn live(args: &LiveArgs) -> i32 {
             }
         },
     };
-    let client_cmd = match args.client.as_deref().or(args.check_client.as_deref()) {
-        None => None,
-        Some(c) => match split_command(c) {
-            Ok(words) => Some(words),
-            Err(e) => {
-                eprintln!("error: --client: {e}");
-                return EXIT_USAGE;
-            }
-        },
+    let client_cmd = match args.client.as_deref().map(split_command).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: --client: {e}");
+            return EXIT_USAGE;
+        }
     };
-    if args.check_client.is_some() {
-        return super::live_check::check_client(args, original.as_ref(), client_cmd, x);
-    }
     let Some(original) = original else {
         eprintln!("error: locksim live needs a scenario FILE");
         return EXIT_USAGE;

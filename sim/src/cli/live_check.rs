@@ -6,18 +6,36 @@
 use super::live::{client_exe, LiveArgs, EXIT_INTERRUPTED};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::live::check_client::{check_client as run_check, check_scenario};
+use crate::live::ext_proc::split_command;
 use crate::live::{self, LiveError, LiveOptions};
-use crate::model::Scenario;
+use crate::scenario::load_scenario;
 
 /// Runs the check and prints it.
-pub fn check_client(
-    args: &LiveArgs,
-    base: Option<&Scenario>,
-    client_cmd: Option<Vec<String>>,
-    x: f64,
-) -> i32 {
+pub fn check_client(args: &LiveArgs) -> i32 {
+    let x = args.time_scale;
+    if !x.is_finite() || x <= 0.0 || x > 1000.0 {
+        eprintln!("error: --time-scale must be a number in (0, 1000], got {x}");
+        return EXIT_USAGE;
+    }
+    let base = match &args.file {
+        None => None,
+        Some(f) => match load_scenario(f) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
     let cmd = args.check_client.clone().unwrap_or_default();
-    let s = live::scale(&check_scenario(base), x);
+    let client_cmd = match split_command(&cmd) {
+        Ok(words) => Some(words),
+        Err(e) => {
+            eprintln!("error: --check-client: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let s = live::scale(&check_scenario(base.as_ref()), x);
     if let Some(why) = live::refusal(&s) {
         eprintln!("error: {why}");
         return EXIT_USAGE;

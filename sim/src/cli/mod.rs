@@ -118,6 +118,7 @@ pub fn main() -> i32 {
         Some(Command::Hunt(args)) => hunt::hunt(&args),
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Matrix(args)) => matrix::matrix(&args),
+        Some(Command::Live(args)) if args.check_client.is_some() => live_check::check_client(&args),
         Some(Command::Live(args)) => live::live(&args),
         Some(Command::LiveClient(args)) => live::live_client(&args),
     }

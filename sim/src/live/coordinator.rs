@@ -31,6 +31,7 @@ mod faults;
 
 mod clients;
 mod external;
+mod servers;
 
 use super::client_proc::FromClient;
 use super::redis_proc::{self, RedisProc};
@@ -45,6 +46,7 @@ use crate::oracle;
 use crate::world::run::{initial_clocks, Outcome, Stats};
 use clients::Proc;
 pub use external::{ClientLog, Observed};
+use servers::{Signals, TempDir};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -167,33 +169,6 @@ pub fn run_live(scenario: &Scenario, opts: &LiveOptions) -> Result<LiveRun, Live
         redis_command_lines,
         clients,
     })
-}
-
-/// The run's temporary directory, removed on drop unless kept.
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempDir {
-    fn new(keep: bool) -> std::io::Result<TempDir> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path =
-            std::env::temp_dir().join(format!("locksim-live-{}-{nanos:09}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir { path, keep })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            redis_proc::remove_dir(&self.path);
-        }
-    }
 }
 
 /// Something for the coordinator's loop.
@@ -447,39 +422,6 @@ impl Coord {
         Ok(())
     }
 
-    async fn start_servers(&mut self) -> Result<(), LiveError> {
-        for i in 0..self.s.redis.nodes {
-            let mut last = String::new();
-            let mut started = None;
-            for _attempt in 0..3 {
-                let port = redis_proc::free_port()
-                    .map_err(|e| LiveError::Failed(format!("no free port on 127.0.0.1: {e}")))?;
-                let dir = self.dir.join(format!("redis-{i}"));
-                redis_proc::remove_dir(&dir);
-                let mut p = RedisProc::new(i, port, dir, &self.s)
-                    .map_err(|e| LiveError::Failed(format!("redis-{i}: {e}")))?;
-                p.start().map_err(|e| {
-                    LiveError::Failed(format!("cannot start {}: {e}", redis_proc::server_binary()))
-                })?;
-                match redis_proc::wait_ready(port, REDIS_READY_LIMIT).await {
-                    Ok(()) => {
-                        started = Some(p);
-                        break;
-                    }
-                    Err(e) => {
-                        last = format!("{e}\n{}", p.log_tail(5));
-                        p.kill().await;
-                    }
-                }
-            }
-            match started {
-                Some(p) => self.redis.push(p),
-                None => return Err(LiveError::Failed(format!("redis-{i}: {last}"))),
-            }
-        }
-        Ok(())
-    }
-
     fn write_spec(&self) -> Result<(), LiveError> {
         let spec = ClientSpec {
             scenario: self.s.clone(),
@@ -564,33 +506,7 @@ impl Coord {
                 node,
                 generation,
                 result,
-            } => {
-                if self.redis[node].generation != generation || !self.redis[node].is_running() {
-                    return Ok(());
-                }
-                match result {
-                    Ok(()) => {
-                        self.progress(&format!("redis-{node} is up again"));
-                        self.record(
-                            Some(NodeRef::Redis(node)),
-                            EventKind::NodeUp {
-                                node: NodeRef::Redis(node),
-                                restart: true,
-                            },
-                        );
-                        Ok(())
-                    }
-                    Err(_) if self.paused.contains_key(&NodeRef::Redis(node)) => {
-                        // Paused while it was starting: it will answer later.
-                        self.watch_ready(node);
-                        Ok(())
-                    }
-                    Err(e) => Err(LiveError::Failed(format!(
-                        "redis-{node} did not come back: {e}\n{}",
-                        self.redis[node].log_tail(5)
-                    ))),
-                }
-            }
+            } => self.on_redis_ready(node, generation, result),
         }
     }
 
@@ -623,33 +539,6 @@ impl Coord {
             check,
             history,
             schedule: Vec::new(),
-        }
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP, as one future.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Signals, LiveError> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let f = |k| signal(k).map_err(|e| LiveError::Failed(format!("cannot handle signals: {e}")));
-        Ok(Signals {
-            int: f(SignalKind::interrupt())?,
-            term: f(SignalKind::terminate())?,
-            hup: f(SignalKind::hangup())?,
-        })
-    }
-
-    async fn any(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
         }
     }
 }

@@ -84,13 +84,6 @@ impl Coord {
                     let Ok(Some((idx, incarnation))) = bound.await else {
                         return;
                     };
-                    let send = |msg| {
-                        tx.send(Msg::Client {
-                            idx,
-                            incarnation,
-                            msg,
-                        })
-                    };
                     loop {
                         let msg = match lines.next_line().await {
                             Ok(Some(line)) => FromClient::Line {
@@ -100,7 +93,12 @@ impl Coord {
                             Ok(None) | Err(_) => FromClient::Closed,
                         };
                         let closed = matches!(msg, FromClient::Closed);
-                        if send(msg).is_err() || closed {
+                        let sent = tx.send(Msg::Client {
+                            idx,
+                            incarnation,
+                            msg,
+                        });
+                        if sent.is_err() || closed {
                             return;
                         }
                     }
