@@ -140,7 +140,7 @@
 //! | simulation | [`world`] | the run on madsim: the run loop, the passive world state, clients, the resource, fault injection, the Redis server processes with persistence, replication and Sentinel |
 //! | uses | [`search`] | hunting random faults, shrinking, proptest strategies, the safety matrix |
 //! | | [`report`] | reports, SVG timelines, the text timeline, the gallery |
-//! | | [`live`] | the same scenarios against real redis-server processes |
+//! | | [`live`] | the same scenarios against real redis-server processes, with locksim's clients or any program over the line protocol (`--client`) |
 //! | front | [`cli`] | the `locksim` command |
 //!
 //! A run: [`world::run()`] draws the nemesis's faults (if any) and the

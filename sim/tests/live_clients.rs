@@ -11,8 +11,10 @@
 //!   redis-server is SIGKILLed and restarted empty under the holder: a
 //!   second client takes the lock while the first still works.
 //!
-//! Plus `--check-client` on each program (complete: exit 0), and the
-//! simulator's verdict on the same two files (the same story in both).
+//! Plus `--check-client` on each program (complete: exit 0), a wrapper
+//! script paused as a process group, a killed program started again
+//! (`client-holder-killed.toml`, row 10, safe), and the simulator's
+//! verdict on the same files (the same story in both).
 //!
 //! A missing interpreter or package skips a library with one loud line,
 //! unless `LOCKSIM_REQUIRE_CLIENTS=1` (CI, `.ci/run`), which makes it a
@@ -26,9 +28,10 @@ use std::time::Instant;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const STORIES: [&str; 2] = [
+const STORIES: [&str; 3] = [
     "sim/tests/live/client-pause-past-ttl.toml",
     "sim/tests/live/client-restart-without-persistence.toml",
+    "sim/tests/live/client-holder-killed.toml",
 ];
 
 fn root() -> PathBuf {
@@ -219,7 +222,7 @@ fn node_redlock_breaks_under_a_pause_and_a_restart() {
 }
 
 #[test]
-fn the_simulator_tells_the_same_two_stories() {
+fn the_simulator_tells_the_same_stories() {
     for file in STORIES {
         let out = locksim(&["run", file, "--seeds", "5"]);
         assert_eq!(
@@ -244,4 +247,43 @@ fn a_pause_stops_a_wrapper_and_the_program_it_started() {
     let v = live(STORIES[0], &wrapped);
     assert_eq!(v["verdict"], "violation", "{v}");
     assert!(kinds(&v).contains(&"R".to_string()), "{v}");
+}
+
+#[test]
+fn a_killed_program_is_started_again_with_the_cycles_it_has_left() {
+    // Row 10: SIGKILL right after the library says it holds the lock; the
+    // program comes back as incarnation 1 with LOCKSIM_CYCLES = 1, waits
+    // for its own orphaned lock to expire, and finishes. Safe.
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available(&LIBS[0]) {
+        return;
+    }
+    let out = locksim(&[
+        "live",
+        "sim/tests/live/client-holder-killed.toml",
+        "--client",
+        LIBS[0].cmd,
+        "--json",
+        "--quiet",
+        "--keep-dirs",
+    ]);
+    let stdout = text(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.lines().find(|l| l.starts_with('{')).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", text(&out.stderr)));
+    assert_eq!(v["verdict"], "safe", "{v}\n{}", text(&out.stderr));
+    let kept = PathBuf::from(v["kept_dir"].as_str().expect("kept_dir"));
+    let history = std::fs::read_to_string(kept.join("history.jsonl")).unwrap();
+    let _ = std::fs::remove_dir_all(&kept);
+    let has = |needle: &str| history.lines().any(|l| l.contains(needle));
+    assert!(has(r#""type":"node-down","node":"client-0""#), "{history}");
+    assert!(
+        has(r#""type":"node-up","node":"client-0","restart":true"#),
+        "{history}"
+    );
+    for c in 0..2 {
+        assert!(
+            has(&format!(r#""type":"client-done","client":{c}"#)),
+            "client-{c} finished:\n{history}"
+        );
+    }
 }

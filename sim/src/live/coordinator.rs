@@ -463,6 +463,17 @@ impl Coord {
                 },
             );
         }
+        // locksim's own clients record their start themselves.
+        if self.opts.client_cmd.is_some() {
+            for c in 0..self.s.clients.count {
+                let node = NodeRef::Client(c);
+                let up = EventKind::NodeUp {
+                    node,
+                    restart: false,
+                };
+                self.record(Some(node), up);
+            }
+        }
         let faults = self.s.faults.clone();
         for spec in faults {
             if let When::At { at_ms } = spec.when {

@@ -15,6 +15,20 @@
 //!   same persistence; `kill` of a client is SIGKILL and a respawn that
 //!   carries on with the cycles it has left.
 //!
+//! ## Any client program
+//!
+//! With [`LiveOptions::client_cmd`] (`locksim live FILE --client "CMD
+//! ARGS..."`) every client process is that program instead
+//! ([`ext_proc`]): a program over any lock library, in any language, that
+//! reports what its library does over the line protocol of [`protocol`]
+//! (`PROTOCOL.md`) to a TCP port of the coordinator. The coordinator turns
+//! its lines into the same events and resource operations its own clients
+//! send, so triggers, faults (on the program's whole process group) and
+//! the oracle are unchanged. [`check_client`] runs one fault-free cycle of
+//! such a program and lists what it leaves out.
+//!
+//! ## The coordinator
+//!
 //! The coordinator ([`coordinator`]) is the world: it owns the history,
 //! fires faults at `at_ms` by its own clock and on triggers as the clients'
 //! events stream in, serves the resource (the same

@@ -251,6 +251,12 @@ impl Coord {
     ) -> Result<(), LiveError> {
         if let Some(idx) = self.hello(writer, mono_ns, line, bind).await? {
             let incarnation = self.incarnation[idx];
+            let node = NodeRef::Client(idx);
+            let up = EventKind::NodeUp {
+                node,
+                restart: incarnation > 0,
+            };
+            self.record(Some(node), up);
             self.on_client(idx, incarnation, FromClient::Up(Up::Ready))
                 .await?;
         }
