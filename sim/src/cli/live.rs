@@ -137,6 +137,28 @@ pub fn live(args: &LiveArgs) -> i32 {
     for n in live::notes(&s) {
         eprintln!("note: {n}");
     }
+    if args.client.is_some() {
+        use crate::model::{Trigger, When};
+        for f in &s.faults {
+            let line = match f.when {
+                When::On {
+                    trigger: Trigger::Granted { .. },
+                    ..
+                } => "GRANTED j",
+                When::On {
+                    trigger: Trigger::Renewed { .. },
+                    ..
+                } => "EXTENDED valid_ms=N",
+                _ => continue,
+            };
+            if let When::On { trigger, .. } = f.when {
+                eprintln!(
+                    "note: the fault on `{trigger}` fires only if the --client program says \
+                     `{line}` (an optional line of the protocol)"
+                );
+            }
+        }
+    }
     let off = s.clients.offset_ms;
     if args.client.is_some() && (off.lo != 0 || off.hi != 0) {
         eprintln!(
