@@ -267,8 +267,10 @@ fn sigint_stops_the_programs_and_the_servers() {
         .spawn()
         .expect("the binary runs");
     let pid = child.id();
+    // The marker is on locksim's own command line too: wait for the
+    // program's process.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while processes_with(&m).is_empty() && Instant::now() < deadline {
+    while !processes_with(&m).iter().any(|&p| p != pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -311,5 +313,44 @@ fn check_client_lists_what_a_sloppy_program_leaves_out() {
     ] {
         assert!(said.contains(problem), "{problem:?} in:\n{said}");
     }
+    nothing_left(pid, &m);
+}
+
+#[test]
+fn sigterm_while_waiting_for_hello_stops_everything_at_once() {
+    if !can_run("sigterm") {
+        return;
+    }
+    let m = marker();
+    let file = scenario("sigterm", "safe", 5000);
+    let child = Command::new(env!("CARGO_BIN_EXE_locksim"))
+        .args(["live", file.to_str().unwrap(), "--quiet", "--client"])
+        .arg(format!("python3 -c 'import time; time.sleep(60)' {m}"))
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let pid = child.id();
+    // The marker is on locksim's own command line too: wait for the
+    // program's process.
+    let program_runs = || processes_with(&m).iter().any(|&p| p != pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !program_runs() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(program_runs(), "its client runs");
+    let sent_at = Instant::now();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("it exits");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(5),
+        "not after the 30 s HELLO limit"
+    );
     nothing_left(pid, &m);
 }

@@ -390,11 +390,20 @@ impl Coord {
         // From here on SIGINT & co. only queue up: the loop below turns
         // them into a clean shutdown.
         let mut signals = Signals::new()?;
-        self.start_servers().await?;
-        self.write_spec()?;
-        self.listen().await?;
-        self.start_clients(&mut rx).await?;
-        self.go().await?;
+        // Starting can wait long (a --client program has 30 s to say
+        // HELLO): a signal ends it too.
+        let start = async {
+            self.start_servers().await?;
+            self.write_spec()?;
+            self.listen().await?;
+            self.start_clients(&mut rx).await?;
+            self.go().await
+        };
+        tokio::select! {
+            biased;
+            _ = signals.any() => return Err(LiveError::Interrupted),
+            started = start => started?,
+        }
         let end_at = self.start + Duration::from_millis(self.s.duration_ms);
         loop {
             if self.done.len() == self.s.clients.count {
