@@ -189,7 +189,6 @@ enum Msg {
     /// incarnation its later lines belong to, or `None` (closed).
     Conn {
         writer: OwnedWriteHalf,
-        mono_ns: u64,
         line: String,
         bind: oneshot::Sender<Option<(usize, u32)>>,
     },
@@ -516,12 +515,7 @@ impl Coord {
                 msg,
             } => self.on_client(idx, incarnation, msg).await,
             Msg::Timer(a) => self.act(a).await,
-            Msg::Conn {
-                writer,
-                mono_ns,
-                line,
-                bind,
-            } => self.on_conn(writer, mono_ns, line, bind).await,
+            Msg::Conn { writer, line, bind } => self.on_conn(writer, line, bind).await,
             Msg::RedisReady {
                 node,
                 generation,

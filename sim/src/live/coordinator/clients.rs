@@ -140,15 +140,8 @@ impl Coord {
                 })) => {
                     ready.insert(idx);
                 }
-                Ok(Some(Msg::Conn {
-                    writer,
-                    mono_ns,
-                    line,
-                    bind,
-                })) => {
-                    if let Some(idx) = self.hello(writer, mono_ns, line, bind).await? {
-                        ready.insert(idx);
-                    }
+                Ok(Some(Msg::Conn { writer, line, bind })) => {
+                    ready.insert(self.hello(writer, line, bind).await?);
                 }
                 Ok(Some(Msg::Client {
                     idx,

@@ -71,13 +71,7 @@ impl Coord {
                         return;
                     };
                     let (bind, bound) = oneshot::channel();
-                    let mono_ns = crate::live::sys::mono_ns();
-                    let conn = Msg::Conn {
-                        writer,
-                        mono_ns,
-                        line,
-                        bind,
-                    };
+                    let conn = Msg::Conn { writer, line, bind };
                     if tx.send(conn).is_err() {
                         return;
                     }
@@ -190,10 +184,9 @@ impl Coord {
     pub(super) async fn hello(
         &mut self,
         mut writer: OwnedWriteHalf,
-        _mono_ns: u64,
         line: String,
         bind: oneshot::Sender<Option<(usize, u32)>>,
-    ) -> Result<Option<usize>, LiveError> {
+    ) -> Result<usize, LiveError> {
         let refuse = |why: String| LiveError::Client(format!("a --client program {why}"));
         let said = match parse_line(&line) {
             Ok(Line::Hello { version, client }) => (version, client),
@@ -238,29 +231,26 @@ impl Coord {
             self.logs[idx].lines.push((line, "GO".into()));
         }
         let _ = bind.send(Some((idx, incarnation)));
-        Ok(Some(idx))
+        Ok(idx)
     }
 
     /// A `HELLO` after the start: a restarted client goes at once.
     pub(super) async fn on_conn(
         &mut self,
         writer: OwnedWriteHalf,
-        mono_ns: u64,
         line: String,
         bind: oneshot::Sender<Option<(usize, u32)>>,
     ) -> Result<(), LiveError> {
-        if let Some(idx) = self.hello(writer, mono_ns, line, bind).await? {
-            let incarnation = self.incarnation[idx];
-            let node = NodeRef::Client(idx);
-            let up = EventKind::NodeUp {
-                node,
-                restart: incarnation > 0,
-            };
-            self.record(Some(node), up);
-            self.on_client(idx, incarnation, FromClient::Up(Up::Ready))
-                .await?;
-        }
-        Ok(())
+        let idx = self.hello(writer, line, bind).await?;
+        let incarnation = self.incarnation[idx];
+        let node = NodeRef::Client(idx);
+        let up = EventKind::NodeUp {
+            node,
+            restart: incarnation > 0,
+        };
+        self.record(Some(node), up);
+        self.on_client(idx, incarnation, FromClient::Up(Up::Ready))
+            .await
     }
 
     /// The `--client` program of client `idx`, if that is what runs.
