@@ -70,8 +70,24 @@ fn program(body: &str, marker: &str) -> String {
     format!("python3 -c '{}' {marker}", code.replace('\'', "'\\''"))
 }
 
-/// A one-client scenario file in a temporary directory.
-fn scenario(name: &str, expect: &str, duration_ms: u64) -> PathBuf {
+/// A one-client scenario file in a temporary directory (removed on drop).
+struct TempScenario(PathBuf);
+
+impl TempScenario {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempScenario {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn scenario(name: &str, expect: &str, duration_ms: u64) -> TempScenario {
     let dir = std::env::temp_dir().join(format!("{}-{name}", marker()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("s.toml");
@@ -84,7 +100,7 @@ fn scenario(name: &str, expect: &str, duration_ms: u64) -> PathBuf {
         ),
     )
     .unwrap();
-    file
+    TempScenario(file)
 }
 
 /// Runs `locksim live FILE --client CLIENT`; its output and its pid
@@ -172,7 +188,11 @@ fn garbage_is_refused_with_the_line_and_what_was_expected() {
     }
     let m = marker();
     let body = "say('HELLO 1 '+me)\nprint('got', say('hello there'), flush=True)\ntime.sleep(60)\n";
-    let out = live(&scenario("garbage", "safe", 5000), &program(body, &m), &[]);
+    let out = live(
+        scenario("garbage", "safe", 5000).path(),
+        &program(body, &m),
+        &[],
+    );
     failed_cleanly(
         &out,
         2,
@@ -188,7 +208,11 @@ fn a_line_out_of_order_is_refused() {
     }
     let m = marker();
     let body = "say('HELLO 1 '+me)\nsay('BEGIN')\ntime.sleep(60)\n";
-    let out = live(&scenario("order", "safe", 5000), &program(body, &m), &[]);
+    let out = live(
+        scenario("order", "safe", 5000).path(),
+        &program(body, &m),
+        &[],
+    );
     failed_cleanly(
         &out,
         2,
@@ -204,7 +228,11 @@ fn an_unknown_protocol_version_is_refused() {
     }
     let m = marker();
     let body = "print(say('HELLO 7 '+me), flush=True)\ntime.sleep(60)\n";
-    let out = live(&scenario("version", "safe", 5000), &program(body, &m), &[]);
+    let out = live(
+        scenario("version", "safe", 5000).path(),
+        &program(body, &m),
+        &[],
+    );
     failed_cleanly(
         &out,
         2,
@@ -220,7 +248,11 @@ fn an_exit_before_done_is_an_error_with_the_programs_last_words() {
     }
     let m = marker();
     let body = "say('HELLO 1 '+me)\nsay('ACQUIRED')\nprint('giving up now', file=sys.stderr)\nsys.exit(3)\n";
-    let run = live(&scenario("early", "safe", 5000), &program(body, &m), &[]);
+    let run = live(
+        scenario("early", "safe", 5000).path(),
+        &program(body, &m),
+        &[],
+    );
     failed_cleanly(&run, 2, "client-0 exited (exit status: 3) before DONE", &m);
     assert!(text(&run.0.stderr).contains("| giving up now"));
 }
@@ -234,7 +266,7 @@ fn a_program_that_never_says_hello_is_stopped() {
     let client = format!("python3 -c 'import time; time.sleep(60)' {m}");
     let started = Instant::now();
     let out = live(
-        &scenario("nohello", "safe", 5000),
+        scenario("nohello", "safe", 5000).path(),
         &client,
         &[("LOCKSIM_HELLO_TIMEOUT_MS", "1000")],
     );
@@ -249,7 +281,11 @@ fn a_hung_program_is_a_liveness_loss_and_is_stopped() {
     }
     let m = marker();
     let body = "say('HELLO 1 '+me)\nsay('ACQUIRED')\ntime.sleep(60)\n";
-    let (out, pid) = live(&scenario("hang", "liveness", 1500), &program(body, &m), &[]);
+    let (out, pid) = live(
+        scenario("hang", "liveness", 1500).path(),
+        &program(body, &m),
+        &[],
+    );
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -270,7 +306,7 @@ fn sigint_stops_the_programs_and_the_servers() {
     let body = "say('HELLO 1 '+me)\nsay('ACQUIRED')\ntime.sleep(60)\n";
     let file = scenario("sigint", "safe", 60_000);
     let child = Command::new(env!("CARGO_BIN_EXE_locksim"))
-        .args(["live", file.to_str().unwrap(), "--quiet", "--client"])
+        .args(["live", file.path().to_str().unwrap(), "--quiet", "--client"])
         .arg(program(body, &m))
         .current_dir(root())
         .stdout(Stdio::piped())
@@ -333,7 +369,7 @@ fn sigterm_while_waiting_for_hello_stops_everything_at_once() {
     let m = marker();
     let file = scenario("sigterm", "safe", 5000);
     let child = Command::new(env!("CARGO_BIN_EXE_locksim"))
-        .args(["live", file.to_str().unwrap(), "--quiet", "--client"])
+        .args(["live", file.path().to_str().unwrap(), "--quiet", "--client"])
         .arg(format!("python3 -c 'import time; time.sleep(60)' {m}"))
         .current_dir(root())
         .stdout(Stdio::piped())
