@@ -3,6 +3,7 @@
 //! filled in), verdicts, clocks, and the rule of the protected resource.
 
 pub mod clock;
+pub mod custom;
 pub mod fault;
 pub mod node;
 pub mod resource;

@@ -19,6 +19,7 @@ use super::values::{
     boolean, choice, float, loc_of, nonempty, range, range_u64, section, string, uint, unknown_key,
     Cx, Sect,
 };
+use crate::model::custom;
 use crate::model::*;
 use locksim_models::{Algorithm, LockConfig};
 use std::collections::BTreeMap;
@@ -179,7 +180,7 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
         }
     };
 
-    let lock = match top.get("lock") {
+    let (lock, custom_lock) = match top.get("lock") {
         None => {
             return Err(cx.err(
                 &None,
@@ -187,7 +188,12 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
                 "add a [lock] section with algorithm = \"set-nx-px\" (or setnx, setnx-expire, setnx-getset, watchdog, redlock)",
             ))
         }
-        Some(e) => lock(cx, &section(cx, "lock", &e.key_loc, &e.node, LOCK_KEYS)?)?,
+        Some(e) => {
+            let sect = section(cx, "lock", &e.key_loc, &e.node, LOCK_KEYS)?;
+            let lock = lock(cx, &sect)?;
+            let custom = custom_lock(cx, &sect, &lock)?;
+            (lock, custom)
+        }
     };
     let empty = Node {
         loc: None,
@@ -217,6 +223,7 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
         clients,
         faults: Vec::new(),
         nemesis,
+        custom_lock,
     };
     if let Some(e) = top.get("faults") {
         s.faults = parse_faults(cx, e, &s)?;
@@ -376,6 +383,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
                 c.client_retries = uint(cx, s, e, 0, MAX_CLIENT_RETRIES.into())? as u32
             }
             "stale_renewal_entry" => c.stale_renewal_entry = boolean(cx, s, e)?,
+            "custom" => {} // read by `custom_lock`, once the table is known
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }
@@ -651,4 +659,39 @@ fn rate_span(
         r.ms = Span::new(lo, hi);
     }
     Ok(r)
+}
+
+/// `[lock] custom = "NAME"`: a lock registered in this process (see
+/// [`crate::model::custom`]), built once here so that a configuration it
+/// refuses is reported at the key.
+fn custom_lock(cx: &Cx, s: &Sect, cfg: &LockConfig) -> Result<Option<CustomLock>, ScenarioError> {
+    let Some(e) = s.get("custom") else {
+        return Ok(None);
+    };
+    let name = nonempty(cx, s, e)?;
+    let Some(lock) = custom::registered(&name) else {
+        let known = custom::registered_names();
+        let hint = if known.is_empty() {
+            "a custom lock is Rust code: only a program that registers it \
+             (locksim::model::custom::register, or Scenario::with_custom_lock) can load this \
+             file; the locksim binary registers none. Remove `custom` to run the built-in \
+             `algorithm`"
+                .to_string()
+        } else {
+            format!("registered in this process: {}", known.join(", "))
+        };
+        return Err(cx.err(
+            &loc_of(e),
+            format!("no custom lock named {name:?} is registered in this process"),
+            hint,
+        ));
+    };
+    if let Err(why) = lock.build(cfg) {
+        return Err(cx.err(
+            &loc_of(e),
+            format!("custom lock {name:?} refuses this [lock] table: {why}"),
+            "change the [lock] keys it names",
+        ));
+    }
+    Ok(Some(lock))
 }

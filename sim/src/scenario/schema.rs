@@ -77,6 +77,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "shared_token",
     "client_retries",
     "stale_renewal_entry",
+    "custom",
 ];
 /// The keys of `[redis]`.
 pub(crate) const REDIS_KEYS: &[&str] = &[
