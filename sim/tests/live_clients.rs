@@ -11,6 +11,11 @@
 //!   redis-server is SIGKILLed and restarted empty under the holder: a
 //!   second client takes the lock while the first still works.
 //!
+//! Each live verdict is then checked against the simulator running the
+//! same story with the library's profile (`[lock] library =
+//! "redis-py@8.2.0"`, ...; the versions `.ci/run` installs): where they
+//! disagree, the profile is wrong.
+//!
 //! Plus `--check-client` on each program (complete: exit 0), a wrapper
 //! script paused as a process group, a killed program started again
 //! (`client-holder-killed.toml`, row 10, safe), and the simulator's
@@ -57,6 +62,9 @@ fn required() -> bool {
 /// A lock library's client program, and how to tell it can run here.
 struct Lib {
     name: &'static str,
+    /// The library profile of the same library at the version `.ci/run`
+    /// installs (issue 14 step 4: the simulation must agree with it).
+    profile: &'static str,
     cmd: &'static str,
     /// A command that succeeds when the interpreter and packages are there.
     probe: &'static [&'static str],
@@ -67,6 +75,7 @@ struct Lib {
 const LIBS: [Lib; 4] = [
     Lib {
         name: "redis-py Lock",
+        profile: "redis-py@8.2.0",
         cmd: "python3 sim/examples/clients/redis_py_lock.py",
         probe: &["python3", "-c", "import redis"],
         probe_dir: ".",
@@ -74,6 +83,7 @@ const LIBS: [Lib; 4] = [
     },
     Lib {
         name: "pottery Redlock",
+        profile: "pottery@3.0.1",
         cmd: "python3 sim/examples/clients/pottery_redlock.py",
         probe: &["python3", "-c", "import pottery"],
         probe_dir: ".",
@@ -81,6 +91,7 @@ const LIBS: [Lib; 4] = [
     },
     Lib {
         name: "python-redis-lock",
+        profile: "python-redis-lock@4.0.1",
         cmd: "python3 sim/examples/clients/python_redis_lock.py",
         probe: &["python3", "-c", "import redis_lock"],
         probe_dir: ".",
@@ -88,6 +99,7 @@ const LIBS: [Lib; 4] = [
     },
     Lib {
         name: "node-redlock",
+        profile: "node-redlock@5.0.0-beta.2",
         cmd: "node sim/examples/clients/node/redlock_client.js",
         probe: &["node", "-e", "require('redlock'); require('ioredis')"],
         probe_dir: "sim/examples/clients/node",
@@ -166,6 +178,57 @@ fn kinds(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The simulator's verdict on `file` with `[lock] library = profile` in
+/// place of its algorithm (the file's other `[lock]` keys, which the
+/// client program also reads, still override the profile's defaults), on
+/// seeds 1..=5; all five must agree.
+fn simulated(file: &str, profile: &str) -> String {
+    let text = std::fs::read_to_string(root().join(file)).expect("story file");
+    let mut t = text.replace(
+        "algorithm = \"set-nx-px\"",
+        &format!("library = \"{profile}\""),
+    );
+    let lib = locksim_models::library::resolve(profile).expect("profile");
+    if lib.config.algorithm == locksim_models::Algorithm::Redlock {
+        // A Redlock library on the story's one Redis, as the live client
+        // program runs it: one independent master.
+        t = t.replace(
+            "topology = \"single\"",
+            "topology = \"independent\"\nnodes = 1",
+        );
+        if !t.contains("[redis]") {
+            t.push_str("\n[redis]\ntopology = \"independent\"\nnodes = 1\n");
+        }
+    }
+    let s = locksim::scenario::parse_scenario(&t, file).unwrap_or_else(|e| panic!("{e}"));
+    let verdicts: Vec<String> = (1..=5)
+        .map(|seed| {
+            locksim::world::run::run(&s, seed)
+                .verdict()
+                .name()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        verdicts.iter().all(|v| *v == verdicts[0]),
+        "{profile} on {file}: the simulator disagrees with itself over seeds: {verdicts:?}"
+    );
+    verdicts[0].clone()
+}
+
+/// Issue 14 step 4: the same story, simulated with the library's profile
+/// and run live with the real library, ends in the same verdict.
+fn agrees(lib: &Lib, file: &str, live: &Value) {
+    let sim = simulated(file, lib.profile);
+    assert_eq!(
+        live["verdict"].as_str(),
+        Some(sim.as_str()),
+        "{} live and {} simulated disagree on {file}: the profile is wrong",
+        lib.name,
+        lib.profile
+    );
+}
+
 /// Both stories, and `--check-client`, for one library.
 fn both_stories(lib: &Lib) {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -191,6 +254,7 @@ fn both_stories(lib: &Lib) {
         lib.name
     );
     assert_eq!(pause["client"], lib.cmd);
+    agrees(lib, STORIES[0], &pause);
 
     let restart = live(STORIES[1], lib.cmd);
     assert_eq!(restart["verdict"], "violation", "{}: {restart}", lib.name);
@@ -199,6 +263,7 @@ fn both_stories(lib: &Lib) {
         "{}: two holders after the restart: {restart}",
         lib.name
     );
+    agrees(lib, STORIES[1], &restart);
 }
 
 #[test]
