@@ -30,6 +30,7 @@
 mod faults;
 
 mod clients;
+mod filler;
 
 use super::client_proc::{ClientProc, FromClient};
 use super::redis_proc::{self, RedisProc};
@@ -202,6 +203,11 @@ enum Action {
     },
     Restart(NodeRef),
     HealAll,
+    /// Delete filler `id` from `redis-<node>` (`for_ms` is over).
+    Drain {
+        node: usize,
+        id: u64,
+    },
 }
 
 struct Coord {
@@ -239,6 +245,10 @@ struct Coord {
     messages: u64,
     spec_path: PathBuf,
     closed: bool,
+    /// Memory-pressure fillers written so far.
+    fillers: u64,
+    /// Per (node, filler id): the filler's `SET`s, for deleting it.
+    filled: BTreeMap<(usize, u64), Vec<Vec<Vec<u8>>>>,
 }
 
 impl Coord {
@@ -282,6 +292,8 @@ impl Coord {
             acks: Vec::new(),
             messages: 0,
             closed: false,
+            fillers: 0,
+            filled: BTreeMap::new(),
         }
     }
 

@@ -335,6 +335,10 @@ pub fn scale(s: &Scenario, x: f64) -> Scenario {
             Fault::Pause { for_ms, .. } => *for_ms = scale_ms(*for_ms, x),
             Fault::Partition { for_ms, .. } => *for_ms = for_ms.map(|v| scale_ms(v, x)),
             Fault::ClockJump { by_ms, .. } => *by_ms = scale_i(*by_ms, x),
+            Fault::MemoryPressure { ttl_ms, for_ms, .. } => {
+                *ttl_ms = ttl_ms.map(|v| scale_ms(v, x));
+                *for_ms = for_ms.map(|v| scale_ms(v, x));
+            }
             Fault::Restart { .. } | Fault::Heal | Fault::ClockDrift { .. } => {}
         }
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub use super::fault::{Fault, FaultSpec, Trigger, When};
+pub use super::memory::MaxmemoryPolicy;
 pub use super::node::NodeRef;
 
 /// What the oracle concludes about a run. Worst wins: `Violation` >
@@ -120,6 +121,13 @@ pub struct RedisConfig {
     pub restart_delay_ms: u64,
     pub replication_lag_ms: Span<u64>,
     pub failover_after_ms: u64,
+    /// `maxmemory`: the limit on what Redis counts as used memory (0: no
+    /// limit).
+    pub maxmemory_bytes: u64,
+    /// `maxmemory-policy`.
+    pub maxmemory_policy: MaxmemoryPolicy,
+    /// `maxmemory-samples`: keys sampled per eviction-pool refill.
+    pub maxmemory_samples: u32,
 }
 
 /// `[network]`.
@@ -157,6 +165,15 @@ pub struct RateSpan {
     pub ms: Span<i64>,
 }
 
+/// `memory_pressure = { rate = 0.1, bytes = [lo, hi] }`: random
+/// memory-pressure faults per simulated second, each writing a size of
+/// filler drawn from `bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateBytes {
+    pub rate: f64,
+    pub bytes: Span<u64>,
+}
+
 /// `[nemesis]`: random faults for hunting. All rates zero = no nemesis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Nemesis {
@@ -165,6 +182,8 @@ pub struct Nemesis {
     pub pause: RateSpan,
     pub clock_jump: RateSpan,
     pub partition: RateSpan,
+    /// Memory-pressure faults: filler keys on a random Redis node.
+    pub memory_pressure: RateBytes,
 }
 
 impl Nemesis {
@@ -175,6 +194,7 @@ impl Nemesis {
             && self.pause.rate == 0.0
             && self.clock_jump.rate == 0.0
             && self.partition.rate == 0.0
+            && self.memory_pressure.rate == 0.0
     }
 }
 

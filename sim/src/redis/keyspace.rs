@@ -10,6 +10,9 @@
 //!   come through the replication stream);
 //! - while loading or applying the master's stream nothing is ever expired.
 
+use super::dict::Dict;
+use super::evict::{self, Rng};
+use super::memory;
 use locksim_models::protocol::Argv;
 use std::collections::BTreeMap;
 
@@ -22,11 +25,32 @@ pub enum Value {
     Hash(BTreeMap<Vec<u8>, Vec<u8>>),
 }
 
-/// A value with its optional absolute expiry (Unix ms, node wall clock).
+/// A value with its optional absolute expiry (Unix ms, node wall clock),
+/// and what eviction and the memory count need to know about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub value: Value,
     pub expire: Option<i64>,
+    /// Redis's `robj->lru`: the LRU clock at the last access or, under an
+    /// LFU policy, the minute of the last decrement << 8 | the counter.
+    /// Set by [`Keyspace::insert`] and accesses.
+    pub lru: u32,
+    /// What the key costs in `used_memory`, as last settled.
+    bytes: u64,
+    /// Whether the key is in the expires dict, as last settled.
+    volatile: bool,
+}
+
+impl Entry {
+    pub fn new(value: Value, expire: Option<i64>) -> Entry {
+        Entry {
+            value,
+            expire,
+            lru: 0,
+            bytes: 0,
+            volatile: false,
+        }
+    }
 }
 
 /// How lazy expiry behaves during one command (see the module docs).
@@ -45,10 +69,32 @@ pub(crate) fn is_expired(expire: Option<i64>, now: i64) -> bool {
     matches!(expire, Some(when) if now > when)
 }
 
-/// All keys of a node, in key order.
+/// The server cron's period (`hz 10`), for shrinking dict tables.
+const CRON_MS: i64 = 100;
+
+/// All keys of a node, in key order, with the two dicts Redis keeps them
+/// in (all keys; keys with a TTL), what they cost, and the process's
+/// random generator (sampling, the LFU counter).
+///
+/// Commands mutate entries in place through [`Keyspace::get_mut`], so a
+/// key's size and its place in the expires dict are brought up to date by
+/// [`Keyspace::settle`] at the end of each command (before any eviction).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Keyspace {
     map: BTreeMap<Vec<u8>, Entry>,
+    main: Dict,
+    expires: Dict,
+    /// Sum of the entries' `bytes`.
+    data_bytes: u64,
+    /// Keys handed out mutably since the last settle.
+    dirty: Vec<Vec<u8>>,
+    /// The current command's time (`server.mstime`), for access times.
+    now: i64,
+    rng: Rng,
+    hash_seed: u64,
+    lfu: bool,
+    shared_integers: bool,
+    last_cron_ms: i64,
 }
 
 impl Keyspace {
@@ -60,24 +106,77 @@ impl Keyspace {
         self.map.get(key)
     }
 
+    /// The entry, to change in place (the change is counted at the next
+    /// [`Keyspace::settle`]).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.map.get_mut(key)
+        let e = self.map.get_mut(key)?;
+        self.dirty.push(key.to_vec());
+        Some(e)
     }
 
-    pub fn insert(&mut self, key: Vec<u8>, entry: Entry) {
-        self.map.insert(key, entry);
+    /// `lookupKey`'s access: refreshes the key's LRU time or LFU counter.
+    pub fn touch(&mut self, key: &[u8]) {
+        let (lfu, now) = (self.lfu, self.now);
+        if let Some(e) = self.map.get_mut(key) {
+            e.lru = evict::touched_lru(e.lru, lfu, now, &mut self.rng);
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.hash_seed;
+        for &b in key {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Rng::new(h).next_u64()
+    }
+
+    /// `dbAdd` or `dbOverwrite`: a new object (fresh access time; an
+    /// overwrite keeps the LFU counter).
+    pub fn insert(&mut self, key: Vec<u8>, mut entry: Entry) {
+        let hash = self.hash(&key);
+        entry.lru = match self.map.get(&key) {
+            Some(old) if self.lfu => old.lru,
+            _ => evict::fresh_lru(self.lfu, self.now),
+        };
+        match self.map.get(&key) {
+            Some(old) => {
+                self.data_bytes -= old.bytes;
+                entry.volatile = old.volatile;
+            }
+            None => self.main.add(hash, key.clone()),
+        }
+        entry.bytes = 0;
+        self.map.insert(key.clone(), entry);
+        self.settle_key(&key);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.map.remove(key)
+        let e = self.map.remove(key)?;
+        let hash = self.hash(key);
+        self.data_bytes -= e.bytes;
+        self.main.remove(hash, key);
+        if e.volatile {
+            self.expires.remove(hash, key);
+        }
+        Some(e)
     }
 
     pub fn clear(&mut self) {
         self.map.clear();
+        self.main.clear();
+        self.expires.clear();
+        self.data_bytes = 0;
+        self.dirty.clear();
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
         self.map.iter()
+    }
+
+    /// The keys from `from` on, in key order.
+    pub fn iter_from<'a>(&'a self, from: &[u8]) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+        self.map.range(from.to_vec()..).map(|(k, _)| k)
     }
 
     /// The live entry at `now`, without side effects.
@@ -99,9 +198,100 @@ impl Keyspace {
             .map(|(k, _)| k.clone())
             .collect();
         for k in &dead {
-            self.map.remove(k);
+            self.remove(k);
         }
         dead
+    }
+
+    // --- memory ---------------------------------------------------------
+
+    /// Sets the command's time, and runs the cron's table resize when a
+    /// cron tick has passed since the last.
+    pub fn set_now(&mut self, now: i64) {
+        self.now = now;
+        if now >= self.last_cron_ms + CRON_MS || now < self.last_cron_ms {
+            self.last_cron_ms = now;
+            self.main.cron_resize();
+            self.expires.cron_resize();
+        }
+    }
+
+    /// Applies a node's memory settings: the LFU flag, shared integers,
+    /// the process's random seed (which also seeds the dicts' hash, so the
+    /// dicts are rebuilt). Every key starts afresh at `now`, as if just
+    /// loaded.
+    pub fn configure(&mut self, lfu: bool, shared_integers: bool, seed: u64, now: i64) {
+        self.lfu = lfu;
+        self.shared_integers = shared_integers;
+        self.rng = Rng::new(seed);
+        self.hash_seed = self.rng.next_u64();
+        self.now = now;
+        self.last_cron_ms = now;
+        let map = std::mem::take(&mut self.map);
+        self.clear();
+        for (key, e) in map {
+            self.insert(key, Entry::new(e.value, e.expire));
+        }
+    }
+
+    /// Counts every change made through [`Keyspace::get_mut`].
+    pub fn settle(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            self.settle_key(&key);
+        }
+    }
+
+    fn settle_key(&mut self, key: &[u8]) {
+        let hash = self.hash(key);
+        let Some(e) = self.map.get_mut(key) else {
+            return;
+        };
+        let bytes = memory::key_bytes(key, &e.value, e.expire.is_some(), self.shared_integers);
+        self.data_bytes = self.data_bytes - e.bytes + bytes;
+        e.bytes = bytes;
+        let ttl = e.expire.is_some();
+        if ttl != e.volatile {
+            e.volatile = ttl;
+            if ttl {
+                self.expires.add(hash, key.to_vec());
+            } else {
+                self.expires.remove(hash, key);
+            }
+        }
+    }
+
+    /// What the keys and both dicts' tables cost (settled state).
+    pub fn used_bytes(&self) -> u64 {
+        self.data_bytes + self.main.table_bytes() + self.expires.table_bytes()
+    }
+
+    /// How many keys eviction may pick from: all, or (`volatile`) those
+    /// with a TTL.
+    pub fn candidates(&self, volatile: bool) -> usize {
+        if volatile {
+            self.expires.len()
+        } else {
+            self.main.len()
+        }
+    }
+
+    /// The dict eviction samples (all keys, or `volatile`: the expires
+    /// dict) and the generator to sample with.
+    pub fn dict_and_rng(&mut self, volatile: bool) -> (&Dict, &mut Rng) {
+        let dict = if volatile { &self.expires } else { &self.main };
+        (dict, &mut self.rng)
+    }
+
+    /// `objectSetLRUOrLFU`, as RESTORE's IDLETIME / FREQ set it.
+    pub fn restore_access(&mut self, key: &[u8], idle_s: u64, freq: u8) -> bool {
+        let (lfu, now) = (self.lfu, self.now);
+        match self.map.get_mut(key) {
+            Some(e) => {
+                e.lru = evict::restored_lru(lfu, idle_s, freq, now);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -140,12 +330,22 @@ impl Ctx<'_> {
         }
     }
 
-    /// Looks a key up the way every command does (lazy expiry first).
+    /// Looks a key up the way every command does (`lookupKey`): lazy
+    /// expiry first, then an access (LRU time, LFU counter).
     pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
         if self.expire_if_needed(key) {
             return None;
         }
+        self.ks.touch(key);
         self.ks.get_mut(key)
+    }
+
+    /// `lookupKey` with `LOOKUP_NOTOUCH` (EXISTS, TTL, PTTL): no access.
+    pub fn lookup_notouch(&mut self, key: &[u8]) -> Option<&Entry> {
+        if self.expire_if_needed(key) {
+            return None;
+        }
+        self.ks.get(key)
     }
 
     /// Records the command's own propagated form.
@@ -161,10 +361,7 @@ mod tests {
     use super::*;
 
     fn entry(expire: Option<i64>) -> Entry {
-        Entry {
-            value: Value::Str(b"v".to_vec()),
-            expire,
-        }
+        Entry::new(Value::Str(b"v".to_vec()), expire)
     }
 
     #[test]

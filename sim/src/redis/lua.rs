@@ -65,6 +65,8 @@ pub(crate) struct ScriptFlags {
     pub compat: bool,
     /// `flags=no-writes`.
     pub no_writes: bool,
+    /// `flags=allow-oom`.
+    pub allow_oom: bool,
 }
 
 /// How one script runs.
@@ -73,6 +75,11 @@ pub(crate) struct RunParams {
     pub mode: ExpiryMode,
     pub replica: bool,
     pub read_only: bool,
+    /// `server.pre_command_oom_state`: the node was out of memory when the
+    /// script started.
+    pub oom: bool,
+    /// `flags=allow-oom` (shebang scripts only).
+    pub allow_oom: bool,
 }
 
 struct Script {
@@ -279,6 +286,8 @@ impl LuaEngine {
             env.mode = p.mode;
             env.replica = p.replica;
             env.read_only = p.read_only;
+            env.oom = p.oom;
+            env.allow_oom = p.allow_oom;
             env.write_dirty = false;
             env.propagate = true;
             env.steps = 0;
@@ -345,6 +354,8 @@ mod tests {
             mode: ExpiryMode::Master,
             replica: false,
             read_only: false,
+            oom: false,
+            allow_oom: false,
         };
         e.run(&sha, &[], &[], &mut Keyspace::default(), p, &mut Vec::new())
     }

@@ -9,7 +9,8 @@
 //! While a script runs, the node's keyspace lives in a [`ScriptEnv`] owned
 //! by the engine; its address is kept in the Lua registry.
 
-use super::commands::{self, Lookup, MAY_REPLICATE, NOSCRIPT, READONLY_ERR, WRITE};
+use super::commands::{self, Lookup, DENYOOM, MAY_REPLICATE, NOSCRIPT, READONLY_ERR, WRITE};
+use super::evict::OOM_ERR;
 use super::keyspace::{Ctx, ExpiryMode, Keyspace};
 use super::luaconv::{error_text, fmt_g17};
 use locksim_models::protocol::{Argv, Reply};
@@ -28,6 +29,10 @@ pub(crate) struct ScriptEnv {
     pub replica: bool,
     /// `#!lua flags=no-writes`.
     pub read_only: bool,
+    /// `server.pre_command_oom_state`.
+    pub oom: bool,
+    /// `#!lua flags=allow-oom`.
+    pub allow_oom: bool,
     pub write_dirty: bool,
     /// False after `redis.set_repl(redis.REPL_NONE)`.
     pub propagate: bool,
@@ -47,6 +52,8 @@ impl Default for ScriptEnv {
             mode: ExpiryMode::Master,
             replica: false,
             read_only: false,
+            oom: false,
+            allow_oom: false,
             write_dirty: false,
             propagate: true,
             also: Vec::new(),
@@ -215,10 +222,20 @@ pub(crate) fn script_call(env: &mut ScriptEnv, argv: &[Vec<u8>]) -> Result<Reply
     if env.read_only && spec.flags & (WRITE | MAY_REPLICATE) != 0 {
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
+    if spec.flags & WRITE != 0 && !env.write_dirty && env.replica && env.mode != ExpiryMode::Loading
+    {
+        return Err(format!("-{READONLY_ERR}"));
+    }
+    // `scriptVerifyOOM`: only the first write of a script can be refused.
+    if spec.flags & DENYOOM != 0
+        && env.oom
+        && !env.allow_oom
+        && !env.write_dirty
+        && env.mode != ExpiryMode::Loading
+    {
+        return Err(format!("-{OOM_ERR}"));
+    }
     if spec.flags & WRITE != 0 {
-        if !env.write_dirty && env.replica && env.mode != ExpiryMode::Loading {
-            return Err(format!("-{READONLY_ERR}"));
-        }
         env.write_dirty = true;
     }
     let mut ctx = Ctx {

@@ -32,7 +32,7 @@ pub(crate) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> 
     if !body.starts_with(b"#!") {
         let compat = ScriptFlags {
             compat: true,
-            no_writes: false,
+            ..ScriptFlags::default()
         };
         return Ok((compat, 0));
     }
@@ -67,6 +67,9 @@ pub(crate) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> 
             if flag == b"no-writes" {
                 flags.no_writes = true;
             }
+            if flag == b"allow-oom" {
+                flags.allow_oom = true;
+            }
         }
     }
     Ok((flags, end))
@@ -95,8 +98,25 @@ impl RedisNode {
     /// For a replica's READONLY check (Redis's `evalGetCommandFlags`): does
     /// this EVAL / EVALSHA run a shebang script without `no-writes`?
     pub(super) fn script_may_write(&mut self, argv: &[Vec<u8>], evalsha: bool) -> bool {
+        self.declared_flags(argv, evalsha)
+            .is_some_and(|f| !f.compat && !f.no_writes)
+    }
+
+    /// For the OOM check (`scriptFlagsToCmdFlags`): is this EVAL /
+    /// EVALSHA `denyoom`, a shebang script with neither `no-writes` nor
+    /// `allow-oom`? (A script without a shebang is not: it meets the OOM
+    /// error at its first `denyoom` call.)
+    pub(super) fn script_denyoom(&mut self, argv: &[Vec<u8>], evalsha: bool) -> bool {
+        self.declared_flags(argv, evalsha)
+            .is_some_and(|f| !f.compat && !f.no_writes && !f.allow_oom)
+    }
+
+    /// The flags of the script an EVAL / EVALSHA names, as
+    /// `evalGetCommandFlags` finds them: from the cache, else from the
+    /// body's shebang; `None` when unknown or invalid.
+    fn declared_flags(&mut self, argv: &[Vec<u8>], evalsha: bool) -> Option<ScriptFlags> {
         if evalsha && argv[1].len() != 40 {
-            return false;
+            return None;
         }
         let cached = match self.lua.as_deref_mut() {
             Some(engine) => {
@@ -109,15 +129,11 @@ impl RedisNode {
             }
             None => None,
         };
-        let flags = match cached {
-            Some(flags) => flags,
-            None if evalsha => return false,
-            None => match parse_shebang(&argv[1]) {
-                Ok((flags, _)) => flags,
-                Err(_) => return false,
-            },
-        };
-        !flags.compat && !flags.no_writes
+        match cached {
+            Some(flags) => Some(flags),
+            None if evalsha => None,
+            None => parse_shebang(&argv[1]).ok().map(|(flags, _)| flags),
+        }
     }
 
     /// `EVAL script numkeys [key ...] [arg ...]` and `EVALSHA sha1 ...`.
@@ -163,6 +179,8 @@ impl RedisNode {
             mode,
             replica,
             read_only: !flags.compat && flags.no_writes,
+            oom: self.pre_command_oom,
+            allow_oom: !flags.compat && flags.allow_oom,
         };
         let (keys, args) = argv[3..].split_at(numkeys);
         engine.run(&sha, keys, args, &mut self.ks, params, also)

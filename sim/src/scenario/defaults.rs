@@ -8,6 +8,8 @@ use locksim_models::{Algorithm, LockConfig};
 pub const SEED: u64 = 1;
 pub const DURATION_MS: u64 = 60_000;
 pub const HEAL_AT: f64 = 0.8;
+/// Redis's default `maxmemory-samples`.
+pub const MAXMEMORY_SAMPLES: u32 = 5;
 
 /// `independent` for Redlock, `single` for every other algorithm.
 pub fn topology(algorithm: Algorithm) -> Topology {
@@ -36,6 +38,9 @@ pub fn redis(topology: Topology) -> RedisConfig {
         restart_delay_ms: 0,
         replication_lag_ms: Span::new(1, 50),
         failover_after_ms: 5_000,
+        maxmemory_bytes: 0,
+        maxmemory_policy: MaxmemoryPolicy::NoEviction,
+        maxmemory_samples: MAXMEMORY_SAMPLES,
     }
 }
 
@@ -76,6 +81,10 @@ pub fn nemesis() -> Nemesis {
         partition: RateSpan {
             rate: 0.0,
             ms: Span::new(100, 10_000),
+        },
+        memory_pressure: RateBytes {
+            rate: 0.0,
+            bytes: Span::new(65_536, 1_048_576),
         },
     }
 }

@@ -10,7 +10,7 @@
 pub mod defaults;
 pub mod error;
 mod faults;
-
+mod memory;
 mod parse;
 mod schema;
 mod tree;
@@ -21,7 +21,7 @@ use crate::model::{Fault, Scenario};
 pub use error::ScenarioError;
 
 pub use parse::{load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked};
-pub use schema::{MAX_CLIENTS, MAX_MS, MAX_NODES};
+pub use schema::{MAX_CLIENTS, MAX_MS, MAX_NODES, MAX_PRESSURE_BYTES, MIN_MAXMEMORY_BYTES};
 
 use error::Loc;
 use parse::Locs;
