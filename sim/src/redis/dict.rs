@@ -14,10 +14,10 @@
 //!   name, seeded per server process as Redis seeds SipHash at startup.
 //!   Keys of one bucket (a chain) come in hash order (Redis: newest first).
 //! - **Randomness** comes from the process's own generator
-//!   ([`super::evict::Rng`]), seeded by the world: a run stays a pure
+//!   (`lru.rs`), seeded by the world: a run stays a pure
 //!   function of its seed.
 
-use super::evict::Rng;
+use super::lru::Rng;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 

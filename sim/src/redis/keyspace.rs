@@ -9,21 +9,20 @@
 //! - a replica hides it from reads but keeps it (the master's `DEL` will
 //!   come through the replication stream);
 //! - while loading or applying the master's stream nothing is ever expired.
+//!
+//! Under memory settings ([`Keyspace::configure`]) the keyspace also keeps
+//! what eviction needs: the two dicts Redis keeps keys in (all keys; keys
+//! with a TTL) with their table sizes, what each key costs
+//! (`memory.rs`), access times (`lru.rs`) and the process's random
+//! generator. A node without memory settings keeps none of it.
 
 use super::dict::Dict;
-use super::evict::{self, Rng};
+use super::lru::{self, Rng};
 use super::memory;
 use locksim_models::protocol::Argv;
 use std::collections::BTreeMap;
 
-/// A value stored at a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    /// A string (Redis stores integers as strings too).
-    Str(Vec<u8>),
-    /// A hash of field to value.
-    Hash(BTreeMap<Vec<u8>, Vec<u8>>),
-}
+pub use super::value::Value;
 
 /// A value with its optional absolute expiry (Unix ms, node wall clock),
 /// and what eviction and the memory count need to know about it.
@@ -72,16 +71,9 @@ pub(crate) fn is_expired(expire: Option<i64>, now: i64) -> bool {
 /// The server cron's period (`hz 10`), for shrinking dict tables.
 const CRON_MS: i64 = 100;
 
-/// All keys of a node, in key order, with the two dicts Redis keeps them
-/// in (all keys; keys with a TTL), what they cost, and the process's
-/// random generator (sampling, the LFU counter).
-///
-/// Commands mutate entries in place through [`Keyspace::get_mut`], so a
-/// key's size and its place in the expires dict are brought up to date by
-/// [`Keyspace::settle`] at the end of each command (before any eviction).
+/// What a keyspace with memory settings keeps beside its keys.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Keyspace {
-    map: BTreeMap<Vec<u8>, Entry>,
+struct Track {
     main: Dict,
     expires: Dict,
     /// Sum of the entries' `bytes`.
@@ -97,6 +89,46 @@ pub(crate) struct Keyspace {
     last_cron_ms: i64,
 }
 
+impl Track {
+    fn hash(&self, key: &[u8]) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.hash_seed;
+        for &b in key {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Rng::new(h).next_u64()
+    }
+
+    /// Brings `e`'s cost and its place in the expires dict up to date.
+    fn settle(&mut self, key: &[u8], e: &mut Entry) {
+        let bytes = memory::key_bytes(key, &e.value, e.expire.is_some(), self.shared_integers);
+        self.data_bytes = self.data_bytes - e.bytes + bytes;
+        e.bytes = bytes;
+        let ttl = e.expire.is_some();
+        if ttl != e.volatile {
+            e.volatile = ttl;
+            let hash = self.hash(key);
+            if ttl {
+                self.expires.add(hash, key.to_vec());
+            } else {
+                self.expires.remove(hash, key);
+            }
+        }
+    }
+}
+
+/// All keys of a node, in key order (and, with memory settings, what
+/// eviction needs: see the module docs).
+///
+/// Commands mutate entries in place through [`Keyspace::get_mut`], so a
+/// key's size and its place in the expires dict are brought up to date by
+/// [`Keyspace::settle`] at the end of each command (before any eviction).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Keyspace {
+    map: BTreeMap<Vec<u8>, Entry>,
+    track: Option<Box<Track>>,
+}
+
 impl Keyspace {
     pub fn len(&self) -> usize {
         self.map.len()
@@ -110,64 +142,68 @@ impl Keyspace {
     /// [`Keyspace::settle`]).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let e = self.map.get_mut(key)?;
-        self.dirty.push(key.to_vec());
+        if let Some(t) = &mut self.track {
+            t.dirty.push(key.to_vec());
+        }
         Some(e)
     }
 
     /// `lookupKey`'s access: refreshes the key's LRU time or LFU counter.
     pub fn touch(&mut self, key: &[u8]) {
-        let (lfu, now) = (self.lfu, self.now);
+        let Some(t) = &mut self.track else { return };
         if let Some(e) = self.map.get_mut(key) {
-            e.lru = evict::touched_lru(e.lru, lfu, now, &mut self.rng);
+            e.lru = lru::touched_lru(e.lru, t.lfu, t.now, &mut t.rng);
         }
-    }
-
-    fn hash(&self, key: &[u8]) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.hash_seed;
-        for &b in key {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        Rng::new(h).next_u64()
     }
 
     /// `dbAdd` or `dbOverwrite`: a new object (fresh access time; an
     /// overwrite keeps the LFU counter).
     pub fn insert(&mut self, key: Vec<u8>, mut entry: Entry) {
-        let hash = self.hash(&key);
-        entry.lru = match self.map.get(&key) {
-            Some(old) if self.lfu => old.lru,
-            _ => evict::fresh_lru(self.lfu, self.now),
+        let Some(t) = &mut self.track else {
+            self.map.insert(key, entry);
+            return;
         };
-        match self.map.get(&key) {
+        let old = self.map.get(&key);
+        entry.lru = match old {
+            Some(old) if t.lfu => old.lru,
+            _ => lru::fresh_lru(t.lfu, t.now),
+        };
+        match old {
             Some(old) => {
-                self.data_bytes -= old.bytes;
+                t.data_bytes -= old.bytes;
                 entry.volatile = old.volatile;
             }
-            None => self.main.add(hash, key.clone()),
+            None => {
+                let hash = t.hash(&key);
+                t.main.add(hash, key.clone());
+            }
         }
         entry.bytes = 0;
-        self.map.insert(key.clone(), entry);
-        self.settle_key(&key);
+        t.settle(&key, &mut entry);
+        self.map.insert(key, entry);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.map.remove(key)?;
-        let hash = self.hash(key);
-        self.data_bytes -= e.bytes;
-        self.main.remove(hash, key);
-        if e.volatile {
-            self.expires.remove(hash, key);
+        if let Some(t) = &mut self.track {
+            let hash = t.hash(key);
+            t.data_bytes -= e.bytes;
+            t.main.remove(hash, key);
+            if e.volatile {
+                t.expires.remove(hash, key);
+            }
         }
         Some(e)
     }
 
     pub fn clear(&mut self) {
         self.map.clear();
-        self.main.clear();
-        self.expires.clear();
-        self.data_bytes = 0;
-        self.dirty.clear();
+        if let Some(t) = &mut self.track {
+            t.main.clear();
+            t.expires.clear();
+            t.data_bytes = 0;
+            t.dirty.clear();
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
@@ -208,11 +244,12 @@ impl Keyspace {
     /// Sets the command's time, and runs the cron's table resize when a
     /// cron tick has passed since the last.
     pub fn set_now(&mut self, now: i64) {
-        self.now = now;
-        if now >= self.last_cron_ms + CRON_MS || now < self.last_cron_ms {
-            self.last_cron_ms = now;
-            self.main.cron_resize();
-            self.expires.cron_resize();
+        let Some(t) = &mut self.track else { return };
+        t.now = now;
+        if now >= t.last_cron_ms + CRON_MS || now < t.last_cron_ms {
+            t.last_cron_ms = now;
+            t.main.cron_resize();
+            t.expires.cron_resize();
         }
     }
 
@@ -221,73 +258,65 @@ impl Keyspace {
     /// dicts are rebuilt). Every key starts afresh at `now`, as if just
     /// loaded.
     pub fn configure(&mut self, lfu: bool, shared_integers: bool, seed: u64, now: i64) {
-        self.lfu = lfu;
-        self.shared_integers = shared_integers;
-        self.rng = Rng::new(seed);
-        self.hash_seed = self.rng.next_u64();
-        self.now = now;
-        self.last_cron_ms = now;
-        let map = std::mem::take(&mut self.map);
-        self.clear();
-        for (key, e) in map {
+        let mut rng = Rng::new(seed);
+        let hash_seed = rng.next_u64();
+        self.track = Some(Box::new(Track {
+            now,
+            rng,
+            hash_seed,
+            lfu,
+            shared_integers,
+            last_cron_ms: now,
+            ..Track::default()
+        }));
+        for (key, e) in std::mem::take(&mut self.map) {
             self.insert(key, Entry::new(e.value, e.expire));
         }
     }
 
     /// Counts every change made through [`Keyspace::get_mut`].
     pub fn settle(&mut self) {
-        for key in std::mem::take(&mut self.dirty) {
-            self.settle_key(&key);
-        }
-    }
-
-    fn settle_key(&mut self, key: &[u8]) {
-        let hash = self.hash(key);
-        let Some(e) = self.map.get_mut(key) else {
-            return;
-        };
-        let bytes = memory::key_bytes(key, &e.value, e.expire.is_some(), self.shared_integers);
-        self.data_bytes = self.data_bytes - e.bytes + bytes;
-        e.bytes = bytes;
-        let ttl = e.expire.is_some();
-        if ttl != e.volatile {
-            e.volatile = ttl;
-            if ttl {
-                self.expires.add(hash, key.to_vec());
-            } else {
-                self.expires.remove(hash, key);
+        let Some(t) = &mut self.track else { return };
+        for key in std::mem::take(&mut t.dirty) {
+            if let Some(e) = self.map.get_mut(&key) {
+                t.settle(&key, e);
             }
         }
     }
 
-    /// What the keys and both dicts' tables cost (settled state).
+    /// What the keys and both dicts' tables cost (settled state; 0
+    /// without memory settings).
     pub fn used_bytes(&self) -> u64 {
-        self.data_bytes + self.main.table_bytes() + self.expires.table_bytes()
+        self.track.as_ref().map_or(0, |t| {
+            t.data_bytes + t.main.table_bytes() + t.expires.table_bytes()
+        })
     }
 
     /// How many keys eviction may pick from: all, or (`volatile`) those
     /// with a TTL.
     pub fn candidates(&self, volatile: bool) -> usize {
-        if volatile {
-            self.expires.len()
-        } else {
-            self.main.len()
+        match &self.track {
+            Some(t) if volatile => t.expires.len(),
+            Some(t) => t.main.len(),
+            None => 0,
         }
     }
 
     /// The dict eviction samples (all keys, or `volatile`: the expires
-    /// dict) and the generator to sample with.
-    pub fn dict_and_rng(&mut self, volatile: bool) -> (&Dict, &mut Rng) {
-        let dict = if volatile { &self.expires } else { &self.main };
-        (dict, &mut self.rng)
+    /// dict) and the generator to sample with; `None` without memory
+    /// settings.
+    pub fn dict_and_rng(&mut self, volatile: bool) -> Option<(&Dict, &mut Rng)> {
+        let t = self.track.as_deref_mut()?;
+        let dict = if volatile { &t.expires } else { &t.main };
+        Some((dict, &mut t.rng))
     }
 
     /// `objectSetLRUOrLFU`, as RESTORE's IDLETIME / FREQ set it.
     pub fn restore_access(&mut self, key: &[u8], idle_s: u64, freq: u8) -> bool {
-        let (lfu, now) = (self.lfu, self.now);
+        let Some(t) = &self.track else { return false };
         match self.map.get_mut(key) {
             Some(e) => {
-                e.lru = evict::restored_lru(lfu, idle_s, freq, now);
+                e.lru = lru::restored_lru(t.lfu, idle_s, freq, t.now);
                 true
             }
             None => false,

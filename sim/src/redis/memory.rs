@@ -39,7 +39,7 @@
 //!   the model counts a fixed [`CLIENT_BYTES`] per client and no backlog;
 //! - the script cache (a few hundred bytes per script) is not counted.
 
-use super::keyspace::Value;
+use super::value::Value;
 use std::collections::BTreeMap;
 
 /// `used_memory_startup` of redis-server 7.0.15 (jemalloc 5.3, x86_64):

@@ -21,6 +21,7 @@ mod evict;
 mod hash;
 mod keys;
 mod keyspace;
+mod lru;
 mod lua;
 mod luacall;
 mod luaconv;
@@ -28,6 +29,7 @@ pub mod memory;
 mod node;
 mod scripting;
 mod strings;
+mod value;
 
 pub use cli::{run_shell, split_args, SHELL_EPOCH_MS};
 pub use evict::{MemoryConfig, OOM_ERR};

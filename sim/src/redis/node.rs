@@ -204,9 +204,9 @@ impl RedisNode {
     pub fn access_of(&self, key: &[u8], now_ms: i64) -> Option<u64> {
         let e = self.ks.get(key)?;
         Some(if self.memory.policy.is_lfu() {
-            u64::from(evict::lfu_counter(e.lru, now_ms))
+            u64::from(super::lru::lfu_counter(e.lru, now_ms))
         } else {
-            evict::idle_ms(e.lru, now_ms)
+            super::lru::idle_ms(e.lru, now_ms)
         })
     }
 

@@ -13,8 +13,8 @@ pub struct Row {
     pub source: &'static str,
 }
 
-/// The 33 rows, in order.
-pub const ROWS: [Row; 33] = [
+/// The rows, in order.
+pub const ROWS: &[Row] = &[
     Row {
         n: 1,
         algorithm: "setnx + DEL",
@@ -246,6 +246,27 @@ pub const ROWS: [Row; 33] = [
         expected: "liveness only",
         source: "distlock page",
     },
+    Row {
+        n: 49,
+        algorithm: "set-nx-px, `maxmemory_policy = \"volatile-lru\"` (or `volatile-ttl`, `volatile-random`)",
+        faults: "memory pressure from keys without TTL",
+        expected: "the held lock is the only eviction candidate and is evicted: L",
+        source: "Redis eviction docs; seeds: data eviction",
+    },
+    Row {
+        n: 50,
+        algorithm: "set-nx-px, `allkeys-lru`",
+        faults: "memory pressure",
+        expected: "the lock can be evicted: L (rate depends on sampling)",
+        source: "Redis eviction docs",
+    },
+    Row {
+        n: 51,
+        algorithm: "set-nx-px, `noeviction`",
+        faults: "memory pressure",
+        expected: "new locks are refused with the OOM error: liveness until the pressure ends, never L",
+        source: "Redis eviction docs",
+    },
 ];
 
 /// The row numbers an `about` line names: "Row 11 with fencing" -> `[11]`.
@@ -288,9 +309,12 @@ mod tests {
         assert_eq!(row_numbers("Baseline: no faults"), Vec::<u32>::new());
         let r = rows_for("Row 25 (Kleppmann 2016): clock jump");
         assert_eq!(r[0].algorithm, "redlock N=5");
-        assert_eq!(
-            ROWS.iter().map(|r| r.n).collect::<Vec<_>>(),
-            (1..=33).collect::<Vec<_>>()
+        let numbers: Vec<u32> = ROWS.iter().map(|r| r.n).collect();
+        assert_eq!(numbers[..33], (1..=33).collect::<Vec<_>>()[..]);
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "rows in order, each once"
         );
+        assert!(numbers.contains(&49) && numbers.contains(&51));
     }
 }

@@ -71,8 +71,8 @@ struct State {
     fillers: u64,
 }
 
-/// Memory-pressure work for a Redis server process (see
-/// [`crate::world::server::filler`]).
+/// Memory-pressure work for a Redis server process (its filler task,
+/// `world/server/filler.rs`, does it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PressureJob {
     /// Write filler `id`: `bytes` of keys, with a TTL if given.

@@ -53,6 +53,10 @@ impl Coord {
         let replies = conn.pipeline(&plan).await.map_err(fail)?;
         let after = conn.call(&info).await.map_err(fail)?;
         let written = replies.iter().filter(|r| !r.is_error()).count();
+        let refused = replies.iter().find_map(|r| match r {
+            Reply::Error(e) => Some(e.clone()),
+            _ => None,
+        });
         let evicted = info_field(&after, "evicted_keys").unwrap_or(0)
             - info_field(&before, "evicted_keys").unwrap_or(0);
         self.progress(&format!(
@@ -66,7 +70,7 @@ impl Coord {
                 keys: written,
                 bytes,
                 evicted: evicted as usize,
-                refused: written < plan.len(),
+                refused,
                 used_bytes: info_field(&after, "used_memory").unwrap_or(0),
             },
         );

@@ -5,7 +5,8 @@
 //! real keys through the node's normal command path, so everything Redis
 //! does with such writes happens: each `SET` first evicts under
 //! `maxmemory` (the lock key among the candidates, as the policy says),
-//! a refused `SET` (the OOM error) ends the filler, and the writes and
+//! a refused `SET` (the OOM error; READONLY on a replica, which takes no
+//! writes from clients) ends the filler, and the writes and
 //! the evictions' `DEL`s go to the AOF and to the replicas like any
 //! client's (a replica copies the filler; it never evicts).
 //!
@@ -76,7 +77,7 @@ fn fill(srv: &Server, id: u64, bytes: u64, ttl_ms: Option<u64>) {
     let core = &srv.core;
     let me = NodeRef::Redis(core.idx);
     let mut effects: Vec<Argv> = Vec::new();
-    let (mut keys, mut written, mut evicted, mut refused) = (0usize, 0u64, 0usize, false);
+    let (mut keys, mut written, mut evicted, mut refused) = (0usize, 0u64, 0usize, None);
     let used_bytes = {
         let mut node = core.node.borrow_mut();
         for argv in filler_plan(id, bytes, ttl_ms) {
@@ -84,8 +85,8 @@ fn fill(srv: &Server, id: u64, bytes: u64, ttl_ms: Option<u64>) {
             evicted += exec.evicted.len();
             core.note_evictions(&exec.evicted);
             effects.extend(exec.effects);
-            if matches!(exec.reply, Reply::Error(_)) {
-                refused = true;
+            if let Reply::Error(e) = exec.reply {
+                refused = Some(e);
                 break;
             }
             written += node.key_bytes(&argv[1]).unwrap_or(0);

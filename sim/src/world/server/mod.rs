@@ -30,7 +30,7 @@ pub mod sentinel;
 use self::core::{watched_keys, Core};
 use crate::history::{EventKind, KeyCause};
 use crate::model::NodeRef;
-use crate::redis::{MemoryConfig, Role};
+use crate::redis::{MemoryConfig, RedisNode, Role};
 use crate::world::core::World;
 use crate::world::net::{addr_of, next_request, reply, Body, Response};
 use locksim_models::{Argv, Reply};
@@ -73,11 +73,7 @@ pub async fn redis_process(world: Arc<World>, idx: usize) {
     let me = NodeRef::Redis(idx);
     world.boot(me);
     let mut node = persist::boot(&world, idx);
-    node.set_memory(
-        memory_config(&world),
-        process_seed(&world, idx),
-        world.wall_ms(me),
-    );
+    apply_memory(&world, idx, &mut node);
     let ep = Endpoint::bind(addr_of(me))
         .await
         .expect("redis binds its port");
@@ -164,10 +160,20 @@ async fn serve(srv: Rc<Server>) {
     }
 }
 
-/// `[redis] maxmemory_*` for a node of this world.
-pub fn memory_config(world: &World) -> MemoryConfig {
+/// Gives a freshly booted or resynced node `[redis] maxmemory_*` (for
+/// this world's client count), when the scenario sets a limit; without
+/// one the node keeps no memory accounting at all.
+pub fn apply_memory(world: &World, idx: usize, node: &mut RedisNode) {
     let s = world.scenario();
-    MemoryConfig::of(&s.redis, s.clients.count)
+    if s.redis.maxmemory_bytes == 0 {
+        return;
+    }
+    let cfg = MemoryConfig::of(&s.redis, s.clients.count);
+    node.set_memory(
+        cfg,
+        process_seed(world, idx),
+        world.wall_ms(NodeRef::Redis(idx)),
+    );
 }
 
 /// The random seed of a server process (eviction sampling, LFU, the

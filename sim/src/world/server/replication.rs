@@ -469,11 +469,7 @@ fn on_full(srv: &Rc<Repl>, master: usize, run: u64, offset: u64, entries: Dump) 
     }
     let keys = entries.len();
     let mut node = RedisNode::load(entries.clone(), i64::MIN);
-    node.set_memory(
-        super::memory_config(&srv.core.world),
-        super::process_seed(&srv.core.world, srv.core.idx),
-        srv.core.world.wall_ms(me),
-    );
+    super::apply_memory(&srv.core.world, srv.core.idx, &mut node);
     node.set_role(Role::Replica);
     *srv.core.node.borrow_mut() = node;
     srv.core.wake_expiry();
