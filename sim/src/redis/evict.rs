@@ -187,18 +187,20 @@ pub struct Evictions {
     pub evicted: Vec<Vec<u8>>,
 }
 
-/// `performEvictions` on `ks` (which must be settled) at `now_ms`.
+/// `performEvictions` on `ks` (which must be settled) at `now_ms`, with
+/// `pending` bytes of the command about to run in memory.
 pub(crate) fn perform(
     ks: &mut Keyspace,
     pool: &mut EvictionPool,
     cfg: &MemoryConfig,
+    pending: u64,
     now_ms: i64,
 ) -> Evictions {
     let mut out = Evictions {
         out_of_memory: false,
         evicted: Vec::new(),
     };
-    let used = cfg.baseline_bytes + ks.used_bytes();
+    let used = cfg.baseline_bytes + ks.used_bytes() + pending;
     if cfg.maxmemory_bytes == 0 || used <= cfg.maxmemory_bytes {
         return out;
     }

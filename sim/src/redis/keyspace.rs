@@ -20,7 +20,7 @@ use super::dict::Dict;
 use super::lru::{self, Rng};
 use super::memory;
 use locksim_models::protocol::Argv;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use super::value::Value;
 
@@ -87,6 +87,11 @@ struct Track {
     lfu: bool,
     shared_integers: bool,
     last_cron_ms: i64,
+    /// Command names that ran at least once (each has a latency histogram).
+    commands: BTreeSet<&'static str>,
+    /// The script cache: how many scripts, what they cost.
+    scripts: usize,
+    script_bytes: u64,
 }
 
 impl Track {
@@ -260,6 +265,7 @@ impl Keyspace {
     pub fn configure(&mut self, lfu: bool, shared_integers: bool, seed: u64, now: i64) {
         let mut rng = Rng::new(seed);
         let hash_seed = rng.next_u64();
+        let old = self.track.take().map(|t| *t).unwrap_or_default();
         self.track = Some(Box::new(Track {
             now,
             rng,
@@ -267,6 +273,9 @@ impl Keyspace {
             lfu,
             shared_integers,
             last_cron_ms: now,
+            commands: old.commands,
+            scripts: old.scripts,
+            script_bytes: old.script_bytes,
             ..Track::default()
         }));
         for (key, e) in std::mem::take(&mut self.map) {
@@ -284,12 +293,43 @@ impl Keyspace {
         }
     }
 
-    /// What the keys and both dicts' tables cost (settled state; 0
-    /// without memory settings).
+    /// What the keys, both dicts' tables, the latency histograms and the
+    /// script cache cost (settled state; 0 without memory settings).
     pub fn used_bytes(&self) -> u64 {
         self.track.as_ref().map_or(0, |t| {
-            t.data_bytes + t.main.table_bytes() + t.expires.table_bytes()
+            let scripts = match t.scripts {
+                0 => 0,
+                n => t.script_bytes + 8 * memory::table_size(n),
+            };
+            t.data_bytes
+                + t.main.table_bytes()
+                + t.expires.table_bytes()
+                + t.commands.len() as u64 * memory::LATENCY_HISTOGRAM_BYTES
+                + scripts
         })
+    }
+
+    /// A command ran (`call()`): its latency histogram exists from now on.
+    pub fn note_command(&mut self, name: &'static str) {
+        if let Some(t) = &mut self.track {
+            t.commands.insert(name);
+        }
+    }
+
+    /// A script entered the script cache.
+    pub fn note_script(&mut self, body: &[u8]) {
+        if let Some(t) = &mut self.track {
+            t.scripts += 1;
+            t.script_bytes += memory::script_bytes(body);
+        }
+    }
+
+    /// `SCRIPT FLUSH`: a new, empty script cache.
+    pub fn flush_scripts(&mut self) {
+        if let Some(t) = &mut self.track {
+            t.scripts = 0;
+            t.script_bytes = 0;
+        }
     }
 
     /// How many keys eviction may pick from: all, or (`volatile`) those

@@ -238,6 +238,7 @@ pub(crate) fn script_call(env: &mut ScriptEnv, argv: &[Vec<u8>]) -> Result<Reply
     if spec.flags & WRITE != 0 {
         env.write_dirty = true;
     }
+    env.ks.note_command(spec.name);
     let mut ctx = Ctx {
         ks: &mut env.ks,
         now: env.now,

@@ -16,6 +16,12 @@
 //! | a hash of at most 128 fields of at most 64 bytes | a 16-byte object and one listpack (6-byte header, each entry's encoding and back-length, a 1-byte end) |
 //! | a larger hash | a 16-byte object, a 56-byte dict (64), its table and per field a 32-byte entry and two sds |
 //! | each keyspace dict | a table of 8 bytes per bucket (a power of two; see `dict.rs`) |
+//! | each command name, the first time it runs | its latency histogram, [`LATENCY_HISTOGRAM_BYTES`] |
+//! | each cached script | a dict entry, its SHA1 as an sds, a 16-byte `luaScript` and its body |
+//!
+//! While a command runs, its arguments are in memory too ([`argv_bytes`]):
+//! `processCommand` evicts with them counted, so a large write can be
+//! refused, or evict, where a small one would not.
 //!
 //! An empty server is not free: [`STARTUP_BYTES`] is `used_memory_startup`
 //! of redis-server 7.0.15, and every connected client adds about
@@ -27,9 +33,10 @@
 //! each command, one client, `DEBUG REPLYBUFFER RESIZING 0`;
 //! `sim/tests/redis_eviction_diff.rs` repeats it): for strings with and
 //! without a TTL (embstr, raw, integer, shared integer), listpack and
-//! hashtable hashes, HINCRBY, PEXPIRE and DEL, the model's change of
-//! `used_memory` equals the server's **to the byte** once the dict has
-//! finished rehashing. The differences that remain:
+//! hashtable hashes, HINCRBY, PEXPIRE and DEL, deletes that make the cron
+//! shrink the tables, first runs of commands and scripts, the model's
+//! change of `used_memory` equals the server's **to the byte** once the
+//! dicts have finished rehashing. The differences that remain:
 //! - a growing dict keeps its old table until incremental rehashing ends
 //!   (a few commands, or the next 100 ms cron): the server is briefly up
 //!   to 8 bytes x the old table size above the model;
@@ -37,7 +44,12 @@
 //!   (about 38 KB while a client is active, about 4 KB after 2 s idle) and
 //!   the replication backlog fills up to 1 MB on a master with replicas;
 //!   the model counts a fixed [`CLIENT_BYTES`] per client and no backlog;
-//! - the script cache (a few hundred bytes per script) is not counted.
+//! - values of 32 KB or more are stored in the client's query buffer, and
+//!   the server allocates a new one (about 20 KB more, and the value's
+//!   allocation follows the buffer's size); the model counts them like
+//!   smaller values (the simulation's filler values are 1000 bytes);
+//! - error statistics (`INFO errorstats`: a few dozen bytes the first time
+//!   each error code is sent) are not counted.
 
 use super::value::Value;
 use std::collections::BTreeMap;
@@ -48,6 +60,10 @@ pub const STARTUP_BYTES: u64 = 876_232;
 /// What one active client connection adds to `used_memory` (query buffer,
 /// reply buffer, client struct), measured on 7.0.15 with 1 to 5 clients.
 pub const CLIENT_BYTES: u64 = 38_096;
+
+/// The latency histogram (`hdr_histogram`, `latency-tracking yes`) Redis
+/// 7.0 allocates for a command the first time it runs, measured on 7.0.15.
+pub const LATENCY_HISTOGRAM_BYTES: u64 = 24_688;
 
 /// `sizeof(robj)`.
 const ROBJ_BYTES: u64 = 16;
@@ -172,6 +188,35 @@ pub fn hash_bytes(h: &BTreeMap<Vec<u8>, Vec<u8>>) -> u64 {
         .map(|(f, v)| DICT_ENTRY_BYTES + sds_bytes(f.len()) + sds_bytes(v.len()))
         .sum();
     ROBJ_BYTES + size_class(56) + 8 * table_size(h.len()) + fields
+}
+
+/// A script in the script cache (`luaCreateFunction`): its dict entry,
+/// its SHA1 name as an sds, a `luaScript` and the body object (never
+/// integer-encoded).
+pub fn script_bytes(body: &[u8]) -> u64 {
+    let body = if body.len() <= EMBSTR_SIZE_LIMIT {
+        size_class(ROBJ_BYTES + 3 + body.len() as u64 + 1)
+    } else {
+        ROBJ_BYTES + sds_bytes(body.len())
+    };
+    DICT_ENTRY_BYTES + sds_bytes(40) + ROBJ_BYTES + body
+}
+
+/// The command being run, as it sits in memory while `processCommand`
+/// evicts: the argument array and one string object per argument
+/// (created from the query buffer: embstr or raw, never integers yet).
+pub fn argv_bytes(argv: &[Vec<u8>]) -> u64 {
+    let args: u64 = argv
+        .iter()
+        .map(|a| {
+            if a.len() <= EMBSTR_SIZE_LIMIT {
+                size_class(ROBJ_BYTES + 3 + a.len() as u64 + 1)
+            } else {
+                ROBJ_BYTES + sds_bytes(a.len())
+            }
+        })
+        .sum();
+    size_class(8 * argv.len() as u64) + args
 }
 
 /// Everything one key costs except the keyspace dicts' tables: its dict

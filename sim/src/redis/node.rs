@@ -252,7 +252,8 @@ impl RedisNode {
         // processCommand's maxmemory step: a replica ignores maxmemory,
         // and nothing is evicted while loading or applying the stream.
         if !apply && !replica && self.memory.maxmemory_bytes > 0 {
-            let out = evict::perform(&mut self.ks, &mut self.pool, &self.memory, now);
+            let pending = super::memory::argv_bytes(argv);
+            let out = evict::perform(&mut self.ks, &mut self.pool, &self.memory, pending, now);
             evicted.extend(out.evicted);
             if out.out_of_memory && self.is_denyoom(spec, argv) {
                 return Reply::error(OOM_ERR);
@@ -269,6 +270,8 @@ impl RedisNode {
             (false, true) => ExpiryMode::Replica,
             (false, false) => ExpiryMode::Master,
         };
+        // call(): from here the command runs, and has a latency histogram.
+        self.ks.note_command(spec.name);
         match spec.cmd {
             Cmd::Eval => self.eval(argv, now, mode, false, also),
             Cmd::EvalSha => self.eval(argv, now, mode, true, also),

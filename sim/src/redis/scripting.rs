@@ -7,7 +7,7 @@
 
 use super::cli::split_args;
 use super::commands::{error_line, int_arg, Cmd, NOSCRIPT_ERR};
-use super::keyspace::ExpiryMode;
+use super::keyspace::{ExpiryMode, Keyspace};
 use super::lua::{LuaEngine, RunParams, ScriptFlags};
 use super::node::{RedisNode, Role};
 use locksim_models::protocol::{Argv, Reply};
@@ -80,21 +80,24 @@ fn lower_sha(sha: &[u8]) -> String {
     String::from_utf8_lossy(&sha.to_ascii_lowercase()).into_owned()
 }
 
-/// Compiles and caches `body` unless it is cached already; its flags.
-fn create(engine: &mut LuaEngine, sha: &str, body: &[u8]) -> Result<ScriptFlags, Reply> {
+/// Compiles and caches `body` unless it is cached already (counted in
+/// `ks`'s memory when new); its flags.
+fn create(
+    engine: &mut LuaEngine,
+    ks: &mut Keyspace,
+    sha: &str,
+    body: &[u8],
+) -> Result<ScriptFlags, Reply> {
     if let Some(flags) = engine.flags(sha) {
         return Ok(flags);
     }
     let (flags, skip) = parse_shebang(body)?;
     engine.compile(sha, body, skip, flags)?;
+    ks.note_script(body);
     Ok(flags)
 }
 
 impl RedisNode {
-    fn engine(&mut self) -> &mut LuaEngine {
-        self.lua.get_or_insert_with(|| Box::new(LuaEngine::new()))
-    }
-
     /// For a replica's READONLY check (Redis's `evalGetCommandFlags`): does
     /// this EVAL / EVALSHA run a shebang script without `no-writes`?
     pub(super) fn script_may_write(&mut self, argv: &[Vec<u8>], evalsha: bool) -> bool {
@@ -169,7 +172,7 @@ impl RedisNode {
         let flags = match engine.flags(&sha) {
             Some(flags) => flags,
             None if evalsha => return Reply::error(NOSCRIPT_ERR),
-            None => match create(engine, &sha, &argv[1]) {
+            None => match create(engine, &mut self.ks, &sha, &argv[1]) {
                 Ok(flags) => flags,
                 Err(e) => return e,
             },
@@ -190,9 +193,9 @@ impl RedisNode {
     pub(super) fn script_command(&mut self, cmd: Cmd, argv: &[Vec<u8>]) -> Reply {
         match cmd {
             Cmd::ScriptLoad => {
-                let engine = self.engine();
+                let engine = self.lua.get_or_insert_with(|| Box::new(LuaEngine::new()));
                 let sha = engine.sha_of(&argv[2]);
-                match create(engine, &sha, &argv[2]) {
+                match create(engine, &mut self.ks, &sha, &argv[2]) {
                     Ok(_) => Reply::bulk(sha),
                     Err(e) => e,
                 }
@@ -223,6 +226,7 @@ impl RedisNode {
                 if let Some(engine) = self.lua.as_deref_mut() {
                     engine.flush();
                 }
+                self.ks.flush_scripts();
                 Reply::ok()
             }
             Cmd::ScriptKill => Reply::error("NOTBUSY No scripts in execution right now."),
