@@ -210,6 +210,17 @@ impl RedisNode {
         })
     }
 
+    /// Deletes `keys` outside any command (no eviction runs, nothing is
+    /// touched), as active expiry deletes: one `DEL key` effect for each
+    /// key that was there.
+    pub fn remove_keys(&mut self, keys: &[Vec<u8>], now_ms: i64) -> Vec<Argv> {
+        self.ks.set_now(now_ms);
+        keys.iter()
+            .filter(|k| self.ks.remove(k).is_some())
+            .map(|k| vec![b"DEL".to_vec(), k.clone()])
+            .collect()
+    }
+
     /// The keys that start with `prefix`, in key order (logically expired
     /// ones included).
     pub fn keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
