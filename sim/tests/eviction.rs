@@ -283,3 +283,38 @@ fn runs_with_memory_pressure_are_deterministic() {
     let _ = run(&load("set-nx-px-noeviction-oom"), 9);
     assert_eq!(run(&s, 3).hash(), a);
 }
+
+#[test]
+fn check_finds_row_49_with_one_memory_pressure_and_noeviction_certifies_the_space() {
+    use locksim::search::check::space::Kind;
+    use locksim::search::check::suggest::{render, suggest};
+    use locksim::search::check::{Check, Report, Verdict as CheckVerdict};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/hunt-scenarios/row-49-volatile-lru-eviction.toml");
+    let s = load_scenario(&path).unwrap_or_else(|e| panic!("{e}"));
+    let check = |s: Scenario| -> Report {
+        Check::new(s)
+            .faults(1)
+            .alphabet(vec![Kind::MemoryPressure])
+            .jobs(2)
+            .max_runs(5_000)
+            .run()
+    };
+    let base = check(s.clone());
+    let CheckVerdict::Counterexample(cx) = &base.verdict else {
+        panic!("{}", base.summary())
+    };
+    let o = run(&cx.scenario, cx.scenario.seed);
+    assert_eq!(evictions(&o.history.events), [0], "the lock was evicted");
+    let results = suggest(check, &s);
+    let (_, report) = results
+        .iter()
+        .find(|(m, _)| m.name == "noeviction")
+        .expect("a noeviction mitigation");
+    let verdict = &report.as_ref().expect("applicable").verdict;
+    assert!(
+        matches!(verdict, CheckVerdict::Certified),
+        "{}",
+        render(&results)
+    );
+}

@@ -974,11 +974,11 @@ fn nemesis_memory_pressure_needs_a_limit_and_its_shape() {
         Some("memory_pressure = { rate = 0.1, bytes = [65536, 1048576] }"),
     );
     check(
-        &head("[redis]\nmaxmemory_bytes = 2097152\n[nemesis]\nmemory_pressure = { rate = 0.1, ms = [1, 2] }\n"),
+        &head("[redis]\nmaxmemory_bytes = 2097152\n[nemesis]\nmemory_pressure = { rate = 0.1, len = [1, 2] }\n"),
         8,
         33,
-        "unknown key `ms` in `nemesis.memory_pressure`",
-        Some("rate, bytes"),
+        "unknown key `len` in `nemesis.memory_pressure`",
+        Some("rate, bytes, ms"),
     );
     check(
         &head("[redis]\nmaxmemory_bytes = 2097152\n[nemesis]\nmemory_pressure = { rate = 0.1, bytes = [0, 5] }\n"),

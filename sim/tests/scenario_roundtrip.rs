@@ -381,10 +381,16 @@ fn nemesis() -> impl Strategy<Value = Nemesis> {
     let rs = |min: i64| {
         (rate(), span_i64(min, MAX_MS as i64)).prop_map(|(rate, ms)| RateSpan { rate, ms })
     };
-    let pressure = (rate(), span_u64(MAX_PRESSURE_BYTES)).prop_map(|(rate, b)| RateBytes {
-        rate,
-        bytes: Span::new(b.lo.max(1), b.hi.max(1)),
-    });
+    let pressure = (
+        rate(),
+        span_u64(MAX_PRESSURE_BYTES),
+        prop::option::of(span_u64(MAX_MS)),
+    )
+        .prop_map(|(rate, b, ms)| RateBytes {
+            rate,
+            bytes: Span::new(b.lo.max(1), b.hi.max(1)),
+            ms: ms.map(|ms| Span::new(ms.lo.max(1), ms.hi.max(1))),
+        });
     (rate(), rate(), rs(1), rs(-(MAX_MS as i64)), rs(1), pressure).prop_map(
         |(kill, power_loss, pause, clock_jump, partition, memory_pressure)| Nemesis {
             kill,

@@ -165,13 +165,15 @@ pub struct RateSpan {
     pub ms: Span<i64>,
 }
 
-/// `memory_pressure = { rate = 0.1, bytes = [lo, hi] }`: random
-/// memory-pressure faults per simulated second, each writing a size of
-/// filler drawn from `bytes`.
+/// `memory_pressure = { rate = 0.1, bytes = [lo, hi], ms = [lo, hi] }`:
+/// random memory-pressure faults per simulated second, each writing a
+/// size of filler drawn from `bytes`, kept for a length drawn from `ms`
+/// (without `ms`: until the final heal).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RateBytes {
     pub rate: f64,
     pub bytes: Span<u64>,
+    pub ms: Option<Span<u64>>,
 }
 
 /// `[nemesis]`: random faults for hunting. All rates zero = no nemesis.

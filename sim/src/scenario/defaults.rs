@@ -85,6 +85,7 @@ pub fn nemesis() -> Nemesis {
         memory_pressure: RateBytes {
             rate: 0.0,
             bytes: Span::new(65_536, 1_048_576),
+            ms: None,
         },
     }
 }

@@ -10,7 +10,7 @@
 //! 0.9 MB of it.
 
 use super::error::ScenarioError;
-use super::schema::{named, MAX_PRESSURE_BYTES, MIN_MAXMEMORY_BYTES, RATE_BYTES_KEYS};
+use super::schema::{named, MAX_MS, MAX_PRESSURE_BYTES, MIN_MAXMEMORY_BYTES, RATE_BYTES_KEYS};
 use super::tree::{Entry, Value};
 use super::values::{choice, float, loc_of, range, section, uint, Cx, Sect};
 use crate::model::{MaxmemoryPolicy, RateBytes, RedisConfig, Span};
@@ -78,8 +78,8 @@ pub(crate) fn check_redis(cx: &Cx, s: &Sect, r: &RedisConfig) -> Result<(), Scen
     Ok(())
 }
 
-/// `memory_pressure = { rate = r, bytes = [lo, hi] }`; missing keys keep
-/// `default`'s.
+/// `memory_pressure = { rate = r, bytes = [lo, hi], ms = [lo, hi] }`;
+/// missing keys keep `default`'s.
 pub(crate) fn rate_bytes(
     cx: &Cx,
     s: &Sect,
@@ -116,6 +116,10 @@ pub(crate) fn rate_bytes(
     if let Some(e) = t.get("bytes") {
         let (lo, hi) = range(cx, &t, e, 1, MAX_PRESSURE_BYTES as i64)?;
         r.bytes = Span::new(lo as u64, hi as u64);
+    }
+    if let Some(e) = t.get("ms") {
+        let (lo, hi) = range(cx, &t, e, 1, MAX_MS as i64)?;
+        r.ms = Some(Span::new(lo as u64, hi as u64));
     }
     Ok(r)
 }

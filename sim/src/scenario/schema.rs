@@ -103,8 +103,8 @@ pub(crate) const NEMESIS_KEYS: &[&str] = &[
 /// The keys of a nemesis rate table (`pause = { rate = 0.3, ms = [100, 5000] }`).
 pub(crate) const RATE_KEYS: &[&str] = &["rate", "ms"];
 /// The keys of the nemesis's memory-pressure table
-/// (`memory_pressure = { rate = 0.1, bytes = [65536, 1048576] }`).
-pub(crate) const RATE_BYTES_KEYS: &[&str] = &["rate", "bytes"];
+/// (`memory_pressure = { rate = 0.1, bytes = [65536, 1048576], ms = [1000, 5000] }`).
+pub(crate) const RATE_BYTES_KEYS: &[&str] = &["rate", "bytes", "ms"];
 
 /// Every key a `[[faults]]` entry may hold.
 pub(crate) const FAULT_KEYS: &[&str] = &[

@@ -87,7 +87,14 @@ impl Scenario {
         kv(&mut w, "clock_jump", &rate_span(n.clock_jump));
         kv(&mut w, "partition", &rate_span(n.partition));
         let m = n.memory_pressure;
-        let pressure = format!("{{ rate = {}, bytes = {} }}", float(m.rate), span(m.bytes));
+        let ms =
+            m.ms.map(|ms| format!(", ms = {}", span(ms)))
+                .unwrap_or_default();
+        let pressure = format!(
+            "{{ rate = {}, bytes = {}{ms} }}",
+            float(m.rate),
+            span(m.bytes)
+        );
         kv(&mut w, "memory_pressure", &pressure);
         w
     }

@@ -111,12 +111,18 @@ fn fault_of(class: Class, s: &Scenario) -> BoxedStrategy<Fault> {
         Class::MemoryPressure => {
             let b = n.memory_pressure.bytes;
             let (lo, hi) = (b.lo.min(b.hi).max(1), b.lo.max(b.hi).max(1));
-            (proptest::sample::select(redis), lo..=hi)
-                .prop_map(|(node, bytes)| Fault::MemoryPressure {
+            let ms: BoxedStrategy<Option<u64>> = match n.memory_pressure.ms {
+                Some(ms) => (ms.lo.min(ms.hi).max(1)..=ms.hi.max(ms.lo).max(1))
+                    .prop_map(Some)
+                    .boxed(),
+                None => Just(None).boxed(),
+            };
+            (proptest::sample::select(redis), lo..=hi, ms)
+                .prop_map(|(node, bytes, for_ms)| Fault::MemoryPressure {
                     node,
                     bytes,
                     ttl_ms: None,
-                    for_ms: None,
+                    for_ms,
                 })
                 .boxed()
         }

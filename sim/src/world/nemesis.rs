@@ -20,7 +20,7 @@
 //! | `pause` | a client or a Redis node | `pause.ms` |
 //! | `clock_jump` | a Redis node or a client | `by_ms` from `clock_jump.ms` (may be negative) |
 //! | `partition` | a random two-way split of every node | `partition.ms`, then healed |
-//! | `memory_pressure` | a Redis node | filler of `memory_pressure.bytes`, without a TTL, kept until the final heal |
+//! | `memory_pressure` | a Redis node | filler of `memory_pressure.bytes`, without a TTL, kept for `memory_pressure.ms` (without `ms`: until the final heal) |
 
 use crate::model::{Fault, FaultSpec, NodeRef, RateSpan, Scenario, Span, When};
 use rand::{Rng, SeedableRng};
@@ -204,11 +204,16 @@ fn fault_of(class: Class, s: &Scenario, rng: &mut ChaCha8Rng) -> Fault {
         Class::MemoryPressure => {
             let node = pick(rng, &redis_nodes(s));
             let b = n.memory_pressure.bytes;
+            let bytes = rng.gen_range(b.lo.min(b.hi)..=b.hi.max(b.lo)).max(1);
+            let for_ms = n
+                .memory_pressure
+                .ms
+                .map(|ms| rng.gen_range(ms.lo.min(ms.hi)..=ms.hi.max(ms.lo)).max(1));
             Fault::MemoryPressure {
                 node,
-                bytes: rng.gen_range(b.lo.min(b.hi)..=b.hi.max(b.lo)).max(1),
+                bytes,
                 ttl_ms: None,
-                for_ms: None,
+                for_ms,
             }
         }
     }
