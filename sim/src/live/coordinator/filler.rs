@@ -13,7 +13,7 @@ use super::{Coord, LiveError};
 use crate::history::EventKind;
 use crate::live::env::Conn;
 use crate::model::NodeRef;
-use crate::world::server::filler::filler_plan;
+use crate::world::server::filler::{cost, filler_plan};
 use locksim_models::Reply;
 
 /// A field of `INFO` (`used_memory`, `evicted_keys`), if present.
@@ -42,6 +42,7 @@ impl Coord {
         bytes: u64,
         ttl_ms: Option<u64>,
     ) -> Result<u64, LiveError> {
+        // `bytes` as the simulator counts it: the same keys are planned.
         self.fillers += 1;
         let id = self.fillers;
         let plan = filler_plan(id, bytes, ttl_ms);
@@ -53,6 +54,12 @@ impl Coord {
         let replies = conn.pipeline(&plan).await.map_err(fail)?;
         let after = conn.call(&info).await.map_err(fail)?;
         let written = replies.iter().filter(|r| !r.is_error()).count();
+        let written_bytes: u64 = plan
+            .iter()
+            .zip(&replies)
+            .filter(|(_, r)| !r.is_error())
+            .map(|(argv, _)| cost(argv, ttl_ms))
+            .sum();
         let refused = replies.iter().find_map(|r| match r {
             Reply::Error(e) => Some(e.clone()),
             _ => None,
@@ -68,7 +75,7 @@ impl Coord {
             EventKind::FillerWritten {
                 node,
                 keys: written,
-                bytes,
+                bytes: written_bytes,
                 evicted: evicted as usize,
                 refused,
                 used_bytes: info_field(&after, "used_memory").unwrap_or(0),

@@ -67,8 +67,8 @@ fn filler_set(id: u64, i: usize, size: usize, ttl_ms: Option<u64>) -> Argv {
     argv
 }
 
-/// What filler key `argv[1]` costs as Redis counts memory.
-fn cost(argv: &Argv, ttl_ms: Option<u64>) -> u64 {
+/// What the key a filler `SET` writes costs as Redis counts memory.
+pub fn cost(argv: &Argv, ttl_ms: Option<u64>) -> u64 {
     let v = Value::Str(argv[2].clone());
     memory::key_bytes(&argv[1], &v, ttl_ms.is_some(), true)
 }
