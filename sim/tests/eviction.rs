@@ -213,34 +213,32 @@ fn evictions_reach_the_replicas_as_del_and_replicas_never_evict() {
 
 #[test]
 fn pressure_on_a_replica_is_refused_like_any_client_write() {
-    support::simulate(
-        support::scenario(Topology::Sentinel, 2, Persistence::None),
-        1,
-        |sim| async move {
-            sim.sleep(500).await;
-            // A limit is needed for the fault; the scenario's own has none,
-            // so the world applies none: the replica refuses the writes.
-            sim.fault(Fault::MemoryPressure {
-                node: NodeRef::Redis(1),
-                bytes: 10_000,
-                ttl_ms: None,
-                for_ms: None,
-            });
-            sim.sleep(10).await;
-            let refused = sim.history().into_iter().find_map(|e| match e.kind {
-                EventKind::FillerWritten {
-                    node: 1,
-                    keys,
-                    refused,
-                    ..
-                } => Some((keys, refused)),
-                _ => None,
-            });
-            let (keys, refused) = refused.expect("the filler reached redis-1");
-            assert_eq!(keys, 0);
-            assert!(refused.expect("refused").starts_with("READONLY"));
-        },
-    );
+    let mut s = support::scenario(Topology::Sentinel, 2, Persistence::None);
+    s.redis.maxmemory_bytes = 2 << 20;
+    support::simulate(s, 1, |sim| async move {
+        sim.sleep(500).await;
+        // A replica takes no writes from clients: READONLY, whatever
+        // the memory.
+        sim.fault(Fault::MemoryPressure {
+            node: NodeRef::Redis(1),
+            bytes: 10_000,
+            ttl_ms: None,
+            for_ms: None,
+        });
+        sim.sleep(10).await;
+        let refused = sim.history().into_iter().find_map(|e| match e.kind {
+            EventKind::FillerWritten {
+                node: 1,
+                keys,
+                refused,
+                ..
+            } => Some((keys, refused)),
+            _ => None,
+        });
+        let (keys, refused) = refused.expect("the filler reached redis-1");
+        assert_eq!(keys, 0);
+        assert!(refused.expect("refused").starts_with("READONLY"));
+    });
 }
 
 #[test]

@@ -272,6 +272,16 @@ pub fn notes(s: &Scenario) -> Vec<String> {
             rdb_save_secs(s.redis.rdb_save_every_ms)
         ));
     }
+    if s.faults
+        .iter()
+        .any(|f| matches!(f.fault, Fault::MemoryPressure { .. }))
+    {
+        out.push(
+            "memory pressure: the coordinator writes each filler to the real server once, as a \
+             pipeline (no smaller retries, no top-ups); evictions show only in what clients see"
+                .into(),
+        );
+    }
     out
 }
 
