@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod real;
+
 use locksim::history::{DiskOp, Event, EventKind};
 use locksim::model::clock::Clock;
 use locksim::model::{Fault, NodeRef, Persistence, Scenario, Span, Topology, Verdict};
