@@ -127,9 +127,26 @@ fn everything_file() {
             "heal",
             "clock-jump",
             "clock-drift",
-            "pause"
+            "pause",
+            "memory-pressure"
         ],
         "file order"
+    );
+    assert_eq!(
+        s.faults[8].fault,
+        Fault::MemoryPressure {
+            node: NodeRef::Redis(4),
+            bytes: 3_000_000,
+            ttl_ms: Some(60_000),
+            for_ms: Some(2500)
+        }
+    );
+    assert_eq!(s.redis.maxmemory_policy, MaxmemoryPolicy::VolatileTtl);
+    assert_eq!(s.redis.maxmemory_samples, 10);
+    assert_eq!(
+        s.nemesis.memory_pressure.ms,
+        Some(Span::new(500, 1000)),
+        "rate and bytes given, ms too"
     );
     assert_eq!(
         s.faults[1].when,
