@@ -316,3 +316,17 @@ fn check_finds_row_49_with_one_memory_pressure_and_noeviction_certifies_the_spac
         render(&results)
     );
 }
+
+#[test]
+fn histories_with_evictions_and_filler_read_back_from_json_lines() {
+    let o = run(&load("set-nx-px-volatile-lru-eviction"), 1);
+    let text = o.history.to_jsonl();
+    assert!(
+        text.contains(r#""cause":"eviction""#),
+        "key-changed by eviction"
+    );
+    assert!(text.contains(r#""type":"filler-written""#));
+    assert!(text.contains(r#""type":"filler-deleted""#));
+    let back = locksim::history::History::from_jsonl(&text).expect("reads back");
+    assert_eq!(back, o.history);
+}
