@@ -135,7 +135,7 @@
 //! | | [`profile`] | where a thread's time goes (`locksim bench`) |
 //! | facts | [`history`] | typed events (commands as argv, replies as RESP, `key-changed`, `granted`), triggers, JSON Lines, the fingerprint |
 //! | judgement and semantics | [`oracle`] | pure checkers over a history: lock-level, resource-level and liveness verdicts |
-//! | | [`redis`] | Redis 7.0 as a pure state machine: keyspace, commands, Lua, the disk image |
+//! | | [`redis`] | Redis 7.0 as a pure state machine: keyspace, commands, Lua, the disk image, memory and eviction under `maxmemory` |
 //! | | [`scenario`] | the file format: parse with line:col errors, validate, write back |
 //! | simulation | [`world`] | the run on madsim: the run loop, the passive world state, clients, the resource, fault injection, the Redis server processes with persistence, replication and Sentinel |
 //! | uses | [`search`] | hunting random faults, shrinking, proptest strategies, the safety matrix |

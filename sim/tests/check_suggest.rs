@@ -70,7 +70,7 @@ fn broken_then_suggested(rel: &str, kind: Kind) -> (Scenario, Vec<(Mitigation, O
     (s, r)
 }
 
-const ORDER: [&str; 7] = [
+const ORDER: [&str; 8] = [
     "fencing",
     "validity-check",
     "aof-always",
@@ -78,6 +78,7 @@ const ORDER: [&str; 7] = [
     "ttl-x2",
     "min-replicas",
     "library-upgrade",
+    "noeviction",
 ];
 
 #[test]

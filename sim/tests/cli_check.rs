@@ -102,6 +102,7 @@ fn a_budget_that_ends_first_is_exit_3_and_bad_input_exit_2() {
     assert!(text(&out.stdout).contains("budget exhausted"));
     for bad in [
         vec!["check", &safe, "--alphabet", "warp"],
+        // A scenario without maxmemory: nothing to press against.
         vec!["check", &safe, "--alphabet", "memory-pressure"],
         vec!["check", &safe, "--shard", "3/2"],
         vec!["check", "no-such-file.toml"],

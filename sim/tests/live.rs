@@ -1,6 +1,7 @@
 //! `locksim live` on real redis-server processes: ground-truth rows 17
 //! (restart without persistence: violation), 11 (pause longer than the
-//! TTL: violation, R) and 20 (appendfsync always, SIGKILL: safe), from the
+//! TTL: violation, R), 20 (appendfsync always, SIGKILL: safe) and 49
+//! (volatile-lru evicts the lock under memory pressure: violation), from the
 //! live-tailored stories in `sim/tests/live/`, plus what live mode refuses
 //! and that no process outlives a run, not even an interrupted one.
 //!
@@ -290,4 +291,26 @@ fn processes_in(dir: &Path) -> Vec<u32> {
         }
     }
     found
+}
+
+#[test]
+fn row_49_volatile_lru_evicts_the_lock_on_real_redis() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_redis("row 49") {
+        return;
+    }
+    // redis-server runs with --maxmemory 2097152 --maxmemory-policy
+    // volatile-lru, and the coordinator writes filler keys without a TTL
+    // to it: the lock is the only key with a TTL, the real server evicts
+    // it, and client-1 gets in while client-0 still works (1.2 s of
+    // overlap at this scale).
+    let (v, out) = live("sim/tests/live/set-nx-px-volatile-lru-eviction.toml", &[]);
+    assert_eq!(v["verdict"], "violation", "{v}\n{}", text(&out.stderr));
+    let kinds: Vec<&str> = v["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|x| x["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"L"), "two leases at once: {v}");
 }

@@ -22,6 +22,10 @@ heal_at = 0.75
 algorithm = "redlock"
 ttl_ms = 2000
 
+[redis]
+maxmemory_bytes = 2097152
+maxmemory_policy = "volatile-lru"
+
 [clients]
 count = 3
 cycles = 4
@@ -33,6 +37,7 @@ power_loss = 0.1
 pause = { rate = 0.3, ms = [100, 3000] }
 clock_jump = { rate = 0.2, ms = [-2000, 2000] }
 partition = { rate = 0.2, ms = [100, 2000] }
+memory_pressure = { rate = 0.2, bytes = [100000, 900000], ms = [100, 2000] }
 "#;
 
 fn all_classes() -> Scenario {
@@ -106,6 +111,17 @@ fn faults_are_sorted_before_the_heal_and_hit_the_targets_their_class_allows() {
                     assert_eq!(all, everyone, "a split of every node");
                     assert!(for_ms.is_some_and(|ms| (100..=2000).contains(&ms)));
                 }
+                Fault::MemoryPressure {
+                    node,
+                    bytes,
+                    ttl_ms,
+                    for_ms,
+                } => {
+                    assert!(matches!(node, NodeRef::Redis(i) if *i < 5));
+                    assert!((100_000..=900_000).contains(bytes));
+                    assert_eq!(*ttl_ms, None, "filler without a TTL");
+                    assert!(for_ms.is_some_and(|ms| (100..=2000).contains(&ms)));
+                }
                 other => panic!("the nemesis never draws {other:?}"),
             }
         }
@@ -118,7 +134,7 @@ fn arrivals_follow_the_rates() {
     // few standard errors of rate * 15.
     let s = all_classes();
     let runs = 400u64;
-    let mut counts = [0u64; 5];
+    let mut counts = [0u64; 6];
     for seed in 0..runs {
         for f in draw(&s, seed) {
             let i = match f.fault {
@@ -127,6 +143,7 @@ fn arrivals_follow_the_rates() {
                 Fault::Pause { .. } => 2,
                 Fault::ClockJump { .. } => 3,
                 Fault::Partition { .. } => 4,
+                Fault::MemoryPressure { .. } => 5,
                 _ => unreachable!(),
             };
             counts[i] += 1;

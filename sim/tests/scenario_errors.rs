@@ -917,3 +917,140 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------ memory (maxmemory, memory pressure)
+
+#[test]
+fn maxmemory_policy_typo_suggests_the_name() {
+    check(
+        &head("[redis]\nmaxmemory_bytes = 2097152\nmaxmemory_policy = \"volatile_lru\"\n"),
+        7,
+        20,
+        "unknown maxmemory policy `volatile_lru` for `redis.maxmemory_policy`",
+        Some("volatile-lru"),
+    );
+}
+
+#[test]
+fn maxmemory_below_one_megabyte() {
+    check(
+        &head("[redis]\nmaxmemory_bytes = 500000\n"),
+        6,
+        19,
+        "`redis.maxmemory_bytes` = 500000 is below 1 MB",
+        Some("an empty Redis 7.0 server already uses about 0.9 MB"),
+    );
+}
+
+#[test]
+fn a_policy_without_maxmemory_does_nothing() {
+    check(
+        &head("[redis]\nmaxmemory_policy = \"allkeys-lru\"\n"),
+        6,
+        20,
+        "`redis.maxmemory_policy` has no effect without `redis.maxmemory_bytes`",
+        Some("Redis evicts only above maxmemory"),
+    );
+    check(
+        &head("[redis]\nmaxmemory_samples = 10\n"),
+        6,
+        21,
+        "`redis.maxmemory_samples` has no effect",
+        None,
+    );
+    check(
+        &head("[redis]\nmaxmemory_bytes = 2097152\nmaxmemory_samples = 0\n"),
+        7,
+        21,
+        "`redis.maxmemory_samples` must be greater than 0",
+        None,
+    );
+}
+
+#[test]
+fn memory_pressure_needs_a_limit_a_redis_node_and_bytes() {
+    let fault = |body: &str| {
+        head(&format!(
+            "[[faults]]\nat_ms = 100\nkind = \"memory-pressure\"\n{body}"
+        ))
+    };
+    check(
+        &fault("node = \"redis-0\"\nbytes = 100\n"),
+        7,
+        8,
+        "a memory-pressure fault needs `redis.maxmemory_bytes`",
+        Some("add [redis] maxmemory_bytes"),
+    );
+    let limited = |body: &str| {
+        head(&format!(
+            "[redis]\nmaxmemory_bytes = 2097152\n[[faults]]\nat_ms = 100\nkind = \"memory-pressure\"\n{body}"
+        ))
+    };
+    check(
+        &limited("node = \"client-0\"\nbytes = 100\n"),
+        10,
+        8,
+        "a memory-pressure fault cannot target `client-0`",
+        Some("redis-<i>"),
+    );
+    check(
+        &limited("node = \"redis-0\"\n"),
+        9,
+        8,
+        "a memory-pressure fault needs `bytes`",
+        Some("bytes = 1048576"),
+    );
+    check(
+        &limited("node = \"redis-0\"\nbytes = 100000000\n"),
+        11,
+        9,
+        "more than locksim writes in one fault",
+        Some("scale maxmemory_bytes and bytes down together"),
+    );
+    check(
+        &limited("node = \"redis-0\"\nbytes = 100\nby_ms = 5\n"),
+        12,
+        1,
+        "`by_ms` does not apply to a memory-pressure fault",
+        Some("node, bytes, ttl_ms, for_ms"),
+    );
+    check(
+        &limited("node = \"redis-0\"\nbytes = 100\nttl_ms = 0\n"),
+        12,
+        10,
+        "`faults[0].ttl_ms` must be greater than 0",
+        None,
+    );
+}
+
+#[test]
+fn nemesis_memory_pressure_needs_a_limit_and_its_shape() {
+    check(
+        &head("[nemesis]\nmemory_pressure = { rate = 0.1 }\n"),
+        6,
+        19,
+        "`nemesis.memory_pressure` needs `redis.maxmemory_bytes`",
+        Some("maxmemory_policy"),
+    );
+    check(
+        &head("[redis]\nmaxmemory_bytes = 2097152\n[nemesis]\nmemory_pressure = 0.1\n"),
+        8,
+        19,
+        "`nemesis.memory_pressure` must be an inline table { rate = ..., bytes = [lo, hi] }",
+        Some("memory_pressure = { rate = 0.1, bytes = [65536, 1048576] }"),
+    );
+    check(
+        &head("[redis]\nmaxmemory_bytes = 2097152\n[nemesis]\nmemory_pressure = { rate = 0.1, len = [1, 2] }\n"),
+        8,
+        33,
+        "unknown key `len` in `nemesis.memory_pressure`",
+        Some("rate, bytes, ms"),
+    );
+    check(
+        &head("[redis]\nmaxmemory_bytes = 2097152\n[nemesis]\nmemory_pressure = { rate = 0.1, bytes = [0, 5] }\n"),
+        8,
+        42,
+        "`nemesis.memory_pressure.bytes` must be at least 1",
+        None,
+    );
+}

@@ -3,13 +3,13 @@
 //! nemesis setting).
 
 use locksim::model::{
-    ClientsConfig, Fault, FaultSpec, Nemesis, NetworkConfig, NodeRef, Persistence, RateSpan,
-    RedisConfig, Scenario, Span, Topology, Trigger, Verdict, When,
+    ClientsConfig, Fault, FaultSpec, MaxmemoryPolicy, Nemesis, NetworkConfig, NodeRef, Persistence,
+    RateBytes, RateSpan, RedisConfig, Scenario, Span, Topology, Trigger, Verdict, When,
 };
 
 use locksim::scenario::{
     load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked, MAX_CLIENTS,
-    MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES,
+    MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES, MAX_PRESSURE_BYTES, MIN_MAXMEMORY_BYTES,
 };
 use locksim_models::{
     Algorithm, LockConfig, OnExtendFail, OnUnsynced, Release, RenewOnError, SyncReplicas, Timing,
@@ -130,9 +130,26 @@ fn everything_file() {
             "heal",
             "clock-jump",
             "clock-drift",
-            "pause"
+            "pause",
+            "memory-pressure"
         ],
         "file order"
+    );
+    assert_eq!(
+        s.faults[8].fault,
+        Fault::MemoryPressure {
+            node: NodeRef::Redis(4),
+            bytes: 3_000_000,
+            ttl_ms: Some(60_000),
+            for_ms: Some(2500)
+        }
+    );
+    assert_eq!(s.redis.maxmemory_policy, MaxmemoryPolicy::VolatileTtl);
+    assert_eq!(s.redis.maxmemory_samples, 10);
+    assert_eq!(
+        s.nemesis.memory_pressure.ms,
+        Some(Span::new(500, 1000)),
+        "rate and bytes given, ms too"
     );
     assert_eq!(
         s.faults[1].when,
@@ -394,41 +411,45 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
         Just(Persistence::AofEverysec),
         Just(Persistence::AofAlways)
     ];
+    let policy = prop::sample::select(MaxmemoryPolicy::ALL.to_vec());
+    let memory = prop_oneof![
+        Just((0, MaxmemoryPolicy::NoEviction, 5)),
+        (
+            MIN_MAXMEMORY_BYTES..=i64::MAX as u64,
+            policy,
+            1..=i32::MAX as u32
+        ),
+    ];
     (
-        topology,
-        1..=MAX_NODES,
-        persistence,
-        1..=MAX_MS,
-        0..=MAX_MS,
-        span_u64(MAX_MS),
-        0..=MAX_MS,
-        (0..=MAX_NODES as u32, 0..=MAX_MS / 1000),
+        (
+            topology,
+            1..=MAX_NODES,
+            persistence,
+            1..=MAX_MS,
+            0..=MAX_MS,
+            span_u64(MAX_MS),
+            0..=MAX_MS,
+        ),
+        memory,
     )
         .prop_map(
-            |(topology, n, persistence, rdb, restart, lag, failover, (to_write, max_lag))| {
-                let nodes = match topology {
+            |((topology, n, persistence, rdb, restart, lag, failover), memory)| RedisConfig {
+                topology,
+                nodes: match topology {
                     Topology::Single => 1,
                     Topology::Independent => n,
                     Topology::Sentinel => n.max(2),
-                };
-                // min-replicas only where masters have replicas, and at
-                // most as many as there are.
-                let replicated = topology == Topology::Sentinel;
-                RedisConfig {
-                    topology,
-                    nodes,
-                    persistence,
-                    rdb_save_every_ms: rdb,
-                    restart_delay_ms: restart,
-                    replication_lag_ms: lag,
-                    failover_after_ms: failover,
-                    min_replicas_to_write: if replicated {
-                        to_write % nodes as u32
-                    } else {
-                        0
-                    },
-                    min_replicas_max_lag_s: if replicated { max_lag } else { 10 },
-                }
+                },
+                persistence,
+                rdb_save_every_ms: rdb,
+                restart_delay_ms: restart,
+                replication_lag_ms: lag,
+                failover_after_ms: failover,
+                maxmemory_bytes: memory.0,
+                maxmemory_policy: memory.1,
+                maxmemory_samples: memory.2,
+                min_replicas_to_write: 0,
+                min_replicas_max_lag_s: 10,
             },
         )
 }
@@ -469,13 +490,24 @@ fn nemesis() -> impl Strategy<Value = Nemesis> {
     let rs = |min: i64| {
         (rate(), span_i64(min, MAX_MS as i64)).prop_map(|(rate, ms)| RateSpan { rate, ms })
     };
-    (rate(), rate(), rs(1), rs(-(MAX_MS as i64)), rs(1)).prop_map(
-        |(kill, power_loss, pause, clock_jump, partition)| Nemesis {
+    let pressure = (
+        rate(),
+        span_u64(MAX_PRESSURE_BYTES),
+        prop::option::of(span_u64(MAX_MS)),
+    )
+        .prop_map(|(rate, b, ms)| RateBytes {
+            rate,
+            bytes: Span::new(b.lo.max(1), b.hi.max(1)),
+            ms: ms.map(|ms| Span::new(ms.lo.max(1), ms.hi.max(1))),
+        });
+    (rate(), rate(), rs(1), rs(-(MAX_MS as i64)), rs(1), pressure).prop_map(
+        |(kill, power_loss, pause, clock_jump, partition, memory_pressure)| Nemesis {
             kill,
             power_loss,
             pause,
             clock_jump,
             partition,
+            memory_pressure,
         },
     )
 }
@@ -497,21 +529,26 @@ fn base() -> impl Strategy<Value = Scenario> {
             redis,
             network,
             clients,
-            nemesis,
-        )| Scenario {
-            name,
-            about,
-            expect,
-            seed,
-            duration_ms,
-            heal_at,
-            lock,
-            redis,
-            network,
-            clients,
-            faults: Vec::new(),
-            nemesis,
-            custom_lock: None,
+            mut nemesis,
+        )| {
+            if redis.maxmemory_bytes == 0 {
+                nemesis.memory_pressure.rate = 0.0;
+            }
+            Scenario {
+                name,
+                about,
+                expect,
+                seed,
+                duration_ms,
+                heal_at,
+                lock,
+                redis,
+                network,
+                clients,
+                faults: Vec::new(),
+                nemesis,
+                custom_lock: None,
+            }
         },
     )
 }
@@ -583,7 +620,7 @@ fn partition(s: &Scenario) -> BoxedStrategy<Fault> {
 
 fn fault(s: &Scenario) -> BoxedStrategy<Fault> {
     let down = prop::option::of(0..=MAX_MS);
-    prop_oneof![
+    let others = prop_oneof![
         (node(s, false), down.clone()).prop_map(|(node, for_ms)| Fault::Kill { node, for_ms }),
         (node(s, false), down).prop_map(|(node, for_ms)| Fault::PowerLoss { node, for_ms }),
         node(s, false).prop_map(|node| Fault::Restart { node }),
@@ -598,7 +635,22 @@ fn fault(s: &Scenario) -> BoxedStrategy<Fault> {
         (node(s, true), prop_oneof![Just(0.0), -1e6..=1e6f64])
             .prop_map(|(node, ppm)| Fault::ClockDrift { node, ppm }),
     ]
-    .boxed()
+    .boxed();
+    if s.redis.maxmemory_bytes == 0 {
+        return others;
+    }
+    let redis = prop::sample::select((0..s.redis.nodes).map(NodeRef::Redis).collect::<Vec<_>>());
+    let ms = || prop::option::of(1..=MAX_MS);
+    let pressure =
+        (redis, 1..=MAX_PRESSURE_BYTES, ms(), ms()).prop_map(|(node, bytes, ttl_ms, for_ms)| {
+            Fault::MemoryPressure {
+                node,
+                bytes,
+                ttl_ms,
+                for_ms,
+            }
+        });
+    prop_oneof![4 => others, 1 => pressure].boxed()
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {

@@ -102,7 +102,12 @@ pub fn check(args: &CheckArgs) -> i32 {
     let mut c = Check::new(s.clone()).faults(args.faults as usize);
     if let Some(a) = &args.alphabet {
         match Kind::parse_list(a) {
-            Ok(kinds) => c = c.alphabet(kinds),
+            Ok(kinds) => {
+                if let Some(why) = kinds.iter().find_map(|k| k.unusable_on(&s)) {
+                    return fail(format!("--alphabet: {why}"));
+                }
+                c = c.alphabet(kinds);
+            }
             Err(e) => return fail(format!("--alphabet: {e}")),
         }
     }

@@ -320,6 +320,27 @@ pub enum EventKind {
     End {
         clients_done: usize,
     },
+    /// A memory-pressure fault's filler reached Redis node `node`: `keys`
+    /// filler keys written, `bytes` of them as Redis counts memory,
+    /// `evicted` keys evicted meanwhile (the filler's own included);
+    /// `refused`: the error a filler write got (the OOM error; READONLY on
+    /// a replica), which ends the filler. `used_bytes` is the node's
+    /// `used_memory` after.
+    FillerWritten {
+        node: usize,
+        keys: usize,
+        bytes: u64,
+        evicted: usize,
+        refused: Option<String>,
+        used_bytes: u64,
+    },
+    /// Filler keys were deleted from node `node` (the fault's `for_ms`
+    /// ended, or the final heal); `used_bytes` is `used_memory` after.
+    FillerDeleted {
+        node: usize,
+        keys: usize,
+        used_bytes: u64,
+    },
 }
 
 impl EventKind {

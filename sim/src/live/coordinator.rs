@@ -31,6 +31,7 @@ mod faults;
 
 mod clients;
 mod external;
+mod filler;
 mod servers;
 
 use super::client_proc::FromClient;
@@ -205,6 +206,11 @@ enum Action {
     },
     Restart(NodeRef),
     HealAll,
+    /// Delete filler `id` from `redis-<node>` (`for_ms` is over).
+    Drain {
+        node: usize,
+        id: u64,
+    },
 }
 
 struct Coord {
@@ -246,6 +252,10 @@ struct Coord {
     messages: u64,
     spec_path: PathBuf,
     closed: bool,
+    /// Memory-pressure fillers written so far.
+    fillers: u64,
+    /// Per (node, filler id): the filler's `SET`s, for deleting it.
+    filled: BTreeMap<(usize, u64), Vec<Vec<Vec<u8>>>>,
 }
 
 impl Coord {
@@ -291,6 +301,8 @@ impl Coord {
             acks: Vec::new(),
             messages: 0,
             closed: false,
+            fillers: 0,
+            filled: BTreeMap::new(),
         }
     }
 

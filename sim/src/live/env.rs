@@ -179,6 +179,35 @@ impl Conn {
         }
     }
 
+    /// Sends every command at once (a pipeline), then reads one reply
+    /// each, in order.
+    pub async fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> std::io::Result<Vec<Reply>> {
+        let mut out = Vec::new();
+        for argv in cmds {
+            out.extend_from_slice(&encode(argv));
+        }
+        self.stream.write_all(&out).await?;
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut chunk = [0u8; 65_536];
+        while replies.len() < cmds.len() {
+            match parse(&self.buf) {
+                Ok(Some((reply, used))) => {
+                    self.buf.drain(..used);
+                    replies.push(reply);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            }
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok(replies)
+    }
+
     /// Whether an idle pooled connection is still usable: nothing to read
     /// (no EOF from a dead server, no stray bytes).
     fn healthy(&self) -> bool {

@@ -297,6 +297,16 @@ pub fn notes(s: &Scenario) -> Vec<String> {
             rdb_save_secs(s.redis.rdb_save_every_ms)
         ));
     }
+    if s.faults
+        .iter()
+        .any(|f| matches!(f.fault, Fault::MemoryPressure { .. }))
+    {
+        out.push(
+            "memory pressure: the coordinator writes each filler to the real server once, as a \
+             pipeline (no smaller retries, no top-ups); evictions show only in what clients see"
+                .into(),
+        );
+    }
     out
 }
 
@@ -360,6 +370,10 @@ pub fn scale(s: &Scenario, x: f64) -> Scenario {
             Fault::Pause { for_ms, .. } => *for_ms = scale_ms(*for_ms, x),
             Fault::Partition { for_ms, .. } => *for_ms = for_ms.map(|v| scale_ms(v, x)),
             Fault::ClockJump { by_ms, .. } => *by_ms = scale_i(*by_ms, x),
+            Fault::MemoryPressure { ttl_ms, for_ms, .. } => {
+                *ttl_ms = ttl_ms.map(|v| scale_ms(v, x));
+                *for_ms = for_ms.map(|v| scale_ms(v, x));
+            }
             Fault::Restart { .. } | Fault::Heal | Fault::ClockDrift { .. } => {}
         }
     }

@@ -10,6 +10,9 @@
 //! | `aof-everysec` | `--save "" --appendonly yes --appendfsync everysec` |
 //! | `aof-always` | `--save "" --appendonly yes --appendfsync always` |
 //!
+//! With `maxmemory_bytes` > 0 the node also gets `--maxmemory`,
+//! `--maxmemory-policy` and `--maxmemory-samples`.
+//!
 //! A kill is SIGKILL; the restart runs the same command line on the same
 //! port and directory, so the server reloads whatever its persistence left
 //! there. Every process is `kill_on_drop` and dies with the coordinator
@@ -79,6 +82,23 @@ pub fn persistence_args(s: &Scenario) -> Vec<String> {
     }
 }
 
+/// `--maxmemory`, `--maxmemory-policy`, `--maxmemory-samples` when the
+/// scenario sets a limit (none otherwise).
+pub fn memory_args(s: &Scenario) -> Vec<String> {
+    let r = &s.redis;
+    if r.maxmemory_bytes == 0 {
+        return Vec::new();
+    }
+    vec![
+        "--maxmemory".into(),
+        r.maxmemory_bytes.to_string(),
+        "--maxmemory-policy".into(),
+        r.maxmemory_policy.name().into(),
+        "--maxmemory-samples".into(),
+        r.maxmemory_samples.to_string(),
+    ]
+}
+
 /// One Redis node: its port, directory and current process.
 pub struct RedisProc {
     pub idx: usize,
@@ -109,6 +129,7 @@ impl RedisProc {
             dir.join("redis.log").display().to_string(),
         ];
         args.extend(persistence_args(s));
+        args.extend(memory_args(s));
         Ok(RedisProc {
             idx,
             port,

@@ -31,6 +31,15 @@ pub enum Fault {
     ClockJump { node: NodeRef, by_ms: i64 },
     /// Set the node's clock rate to `ppm`.
     ClockDrift { node: NodeRef, ppm: f64 },
+    /// Other data fills Redis node `node`: filler keys of `bytes` in all
+    /// (as Redis counts memory), with a TTL of `ttl_ms` if given, deleted
+    /// again after `for_ms` if given (else at the final heal).
+    MemoryPressure {
+        node: NodeRef,
+        bytes: u64,
+        ttl_ms: Option<u64>,
+        for_ms: Option<u64>,
+    },
 }
 
 impl Fault {
@@ -45,6 +54,7 @@ impl Fault {
             Fault::Heal => "heal",
             Fault::ClockJump { .. } => "clock-jump",
             Fault::ClockDrift { .. } => "clock-drift",
+            Fault::MemoryPressure { .. } => "memory-pressure",
         }
     }
 }

@@ -5,11 +5,13 @@
 pub mod clock;
 pub mod custom;
 pub mod fault;
+pub mod memory;
 pub mod node;
 pub mod resource;
 pub mod scenario;
 
 pub use fault::{Fault, FaultSpec, Trigger, When};
+pub use memory::MaxmemoryPolicy;
 pub use node::{NodeRef, Role};
 pub use resource::{ResourceOp, ResourceState, WriteOutcome};
 pub use scenario::*;

@@ -8,6 +8,7 @@ use std::fmt;
 
 pub use super::custom::CustomLock;
 pub use super::fault::{Fault, FaultSpec, Trigger, When};
+pub use super::memory::MaxmemoryPolicy;
 pub use super::node::NodeRef;
 
 /// What the oracle concludes about a run. Worst wins: `Violation` >
@@ -128,6 +129,13 @@ pub struct RedisConfig {
     /// Redis's `min-replicas-max-lag`: the largest acknowledgement age, in
     /// whole seconds of the master's clock, of a replica that counts (0 = off).
     pub min_replicas_max_lag_s: u64,
+    /// `maxmemory`: the limit on what Redis counts as used memory (0: no
+    /// limit).
+    pub maxmemory_bytes: u64,
+    /// `maxmemory-policy`.
+    pub maxmemory_policy: MaxmemoryPolicy,
+    /// `maxmemory-samples`: keys sampled per eviction-pool refill.
+    pub maxmemory_samples: u32,
 }
 
 impl RedisConfig {
@@ -176,6 +184,17 @@ pub struct RateSpan {
     pub ms: Span<i64>,
 }
 
+/// `memory_pressure = { rate = 0.1, bytes = [lo, hi], ms = [lo, hi] }`:
+/// random memory-pressure faults per simulated second, each writing a
+/// size of filler drawn from `bytes`, kept for a length drawn from `ms`
+/// (without `ms`: until the final heal).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateBytes {
+    pub rate: f64,
+    pub bytes: Span<u64>,
+    pub ms: Option<Span<u64>>,
+}
+
 /// `[nemesis]`: random faults for hunting. All rates zero = no nemesis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Nemesis {
@@ -184,6 +203,8 @@ pub struct Nemesis {
     pub pause: RateSpan,
     pub clock_jump: RateSpan,
     pub partition: RateSpan,
+    /// Memory-pressure faults: filler keys on a random Redis node.
+    pub memory_pressure: RateBytes,
 }
 
 impl Nemesis {
@@ -194,6 +215,7 @@ impl Nemesis {
             && self.pause.rate == 0.0
             && self.clock_jump.rate == 0.0
             && self.partition.rate == 0.0
+            && self.memory_pressure.rate == 0.0
     }
 }
 

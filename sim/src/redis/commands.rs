@@ -66,6 +66,8 @@ pub(crate) enum Cmd {
 pub(crate) const WRITE: u8 = 1;
 pub(crate) const NOSCRIPT: u8 = 2;
 pub(crate) const MAY_REPLICATE: u8 = 4;
+/// `CMD_DENYOOM`: refused when the node is out of memory.
+pub(crate) const DENYOOM: u8 = 8;
 
 /// One row of the command table: Redis's full name (as in arity errors),
 /// arity (negative: at least) and flags.
@@ -88,10 +90,10 @@ const fn spec(cmd: Cmd, name: &'static str, arity: i32, flags: u8) -> Spec {
 
 static COMMANDS: &[Spec] = &[
     spec(Cmd::Get, "get", 2, 0),
-    spec(Cmd::Set, "set", -3, WRITE),
-    spec(Cmd::SetNx, "setnx", 3, WRITE),
-    spec(Cmd::GetSet, "getset", 3, WRITE),
-    spec(Cmd::Incr, "incr", 2, WRITE),
+    spec(Cmd::Set, "set", -3, WRITE | DENYOOM),
+    spec(Cmd::SetNx, "setnx", 3, WRITE | DENYOOM),
+    spec(Cmd::GetSet, "getset", 3, WRITE | DENYOOM),
+    spec(Cmd::Incr, "incr", 2, WRITE | DENYOOM),
     spec(Cmd::Del, "del", -2, WRITE),
     spec(Cmd::Exists, "exists", -2, 0),
     spec(Cmd::Expire, "expire", -3, WRITE),
@@ -100,10 +102,10 @@ static COMMANDS: &[Spec] = &[
     spec(Cmd::PExpireAt, "pexpireat", -3, WRITE),
     spec(Cmd::Ttl, "ttl", 2, 0),
     spec(Cmd::Pttl, "pttl", 2, 0),
-    spec(Cmd::HSet, "hset", -4, WRITE),
+    spec(Cmd::HSet, "hset", -4, WRITE | DENYOOM),
     spec(Cmd::HGet, "hget", 3, 0),
     spec(Cmd::HExists, "hexists", 3, 0),
-    spec(Cmd::HIncrBy, "hincrby", 4, WRITE),
+    spec(Cmd::HIncrBy, "hincrby", 4, WRITE | DENYOOM),
     spec(Cmd::HDel, "hdel", -3, WRITE),
     spec(Cmd::Ping, "ping", -1, 0),
     spec(Cmd::Echo, "echo", 2, 0),

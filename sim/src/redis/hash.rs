@@ -11,10 +11,7 @@ type Hash = BTreeMap<Vec<u8>, Vec<u8>>;
 /// Redis's `hashTypeLookupWriteOrCreate`.
 fn hash_for_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut Hash, Reply> {
     if ctx.lookup(key).is_none() {
-        let entry = Entry {
-            value: Value::Hash(Hash::new()),
-            expire: None,
-        };
+        let entry = Entry::new(Value::Hash(Hash::new()), None);
         ctx.ks.insert(key.to_vec(), entry);
     }
     match ctx.ks.get_mut(key).map(|e| &mut e.value) {

@@ -27,7 +27,7 @@ pub(crate) fn del(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 pub(crate) fn exists(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let mut n = 0;
     for key in &argv[1..] {
-        if ctx.lookup(key).is_some() {
+        if ctx.lookup_notouch(key).is_some() {
             n += 1;
         }
     }
@@ -136,7 +136,7 @@ pub(crate) fn expire(ctx: &mut Ctx, argv: &[Vec<u8>], basetime: i64, seconds: bo
 /// time (TTL rounds to the nearest second).
 pub(crate) fn ttl(ctx: &mut Ctx, argv: &[Vec<u8>], ms: bool) -> Reply {
     let now = ctx.now;
-    let Some(entry) = ctx.lookup(&argv[1]) else {
+    let Some(entry) = ctx.lookup_notouch(&argv[1]) else {
         return Reply::Int(-2);
     };
     match entry.expire {

@@ -65,6 +65,8 @@ pub(crate) struct ScriptFlags {
     pub compat: bool,
     /// `flags=no-writes`.
     pub no_writes: bool,
+    /// `flags=allow-oom`.
+    pub allow_oom: bool,
 }
 
 /// How one script runs.
@@ -76,6 +78,11 @@ pub(crate) struct RunParams {
     /// A master short of good replicas (min-replicas): the first write
     /// fails with `NOREPLICAS`.
     pub too_few_replicas: bool,
+    /// `server.pre_command_oom_state`: the node was out of memory when the
+    /// script started.
+    pub oom: bool,
+    /// `flags=allow-oom` (shebang scripts only).
+    pub allow_oom: bool,
 }
 
 struct Script {
@@ -283,6 +290,8 @@ impl LuaEngine {
             env.replica = p.replica;
             env.read_only = p.read_only;
             env.too_few_replicas = p.too_few_replicas;
+            env.oom = p.oom;
+            env.allow_oom = p.allow_oom;
             env.write_dirty = false;
             env.propagate = true;
             env.steps = 0;
@@ -350,6 +359,8 @@ mod tests {
             replica: false,
             read_only: false,
             too_few_replicas: false,
+            oom: false,
+            allow_oom: false,
         };
         e.run(&sha, &[], &[], &mut Keyspace::default(), p, &mut Vec::new())
     }

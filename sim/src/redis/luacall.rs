@@ -9,7 +9,10 @@
 //! While a script runs, the node's keyspace lives in a [`ScriptEnv`] owned
 //! by the engine; its address is kept in the Lua registry.
 
-use super::commands::{self, Lookup, MAY_REPLICATE, NOREPLICAS_ERR, NOSCRIPT, READONLY_ERR, WRITE};
+use super::commands::{
+    self, Lookup, DENYOOM, MAY_REPLICATE, NOREPLICAS_ERR, NOSCRIPT, READONLY_ERR, WRITE,
+};
+use super::evict::OOM_ERR;
 use super::keyspace::{Ctx, ExpiryMode, Keyspace};
 use super::luaconv::{error_text, fmt_g17};
 use locksim_models::protocol::{Argv, Reply};
@@ -30,6 +33,10 @@ pub(crate) struct ScriptEnv {
     pub read_only: bool,
     /// A master short of good replicas: the first write gets `NOREPLICAS`.
     pub too_few_replicas: bool,
+    /// `server.pre_command_oom_state`.
+    pub oom: bool,
+    /// `#!lua flags=allow-oom`.
+    pub allow_oom: bool,
     pub write_dirty: bool,
     /// False after `redis.set_repl(redis.REPL_NONE)`.
     pub propagate: bool,
@@ -50,6 +57,8 @@ impl Default for ScriptEnv {
             replica: false,
             read_only: false,
             too_few_replicas: false,
+            oom: false,
+            allow_oom: false,
             write_dirty: false,
             propagate: true,
             also: Vec::new(),
@@ -218,17 +227,32 @@ pub(crate) fn script_call(env: &mut ScriptEnv, argv: &[Vec<u8>]) -> Result<Reply
     if env.read_only && spec.flags & (WRITE | MAY_REPLICATE) != 0 {
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
+    if spec.flags & WRITE != 0 && !env.write_dirty && env.replica && env.mode != ExpiryMode::Loading
+    {
+        return Err(format!("-{READONLY_ERR}"));
+    }
+    // Redis 7.0 `scriptVerifyWriteCommandAllow`: only a script that has
+    // not written yet can be refused (its first write).
+    if spec.flags & WRITE != 0
+        && !env.write_dirty
+        && env.too_few_replicas
+        && env.mode != ExpiryMode::Loading
+    {
+        return Err(format!("-{NOREPLICAS_ERR}"));
+    }
+    // `scriptVerifyOOM`: only the first write of a script can be refused.
+    if spec.flags & DENYOOM != 0
+        && env.oom
+        && !env.allow_oom
+        && !env.write_dirty
+        && env.mode != ExpiryMode::Loading
+    {
+        return Err(format!("-{OOM_ERR}"));
+    }
     if spec.flags & WRITE != 0 {
-        if !env.write_dirty && env.replica && env.mode != ExpiryMode::Loading {
-            return Err(format!("-{READONLY_ERR}"));
-        }
-        // Redis 7.0 `scriptVerifyWriteCommandAllow`: only a script that has
-        // not written yet can be refused (its first write).
-        if !env.write_dirty && env.too_few_replicas && env.mode != ExpiryMode::Loading {
-            return Err(format!("-{NOREPLICAS_ERR}"));
-        }
         env.write_dirty = true;
     }
+    env.ks.note_command(spec.name);
     let mut ctx = Ctx {
         ks: &mut env.ks,
         now: env.now,

@@ -3,8 +3,9 @@
 //! node never reads a clock and never iterates a hash map.
 
 use super::commands::{
-    self, arity_error, arity_ok, Cmd, Lookup, Spec, NOREPLICAS_ERR, READONLY_ERR, WRITE,
+    self, arity_error, arity_ok, Cmd, Lookup, Spec, DENYOOM, NOREPLICAS_ERR, READONLY_ERR, WRITE,
 };
+use super::evict::{self, EvictionPool, MemoryConfig, OOM_ERR};
 use super::keyspace::{Ctx, Entry, ExpiryMode, Keyspace, Value};
 use super::lua::LuaEngine;
 use locksim_models::protocol::{Argv, Reply};
@@ -18,8 +19,10 @@ pub struct Exec {
     pub reply: Reply,
     /// What Redis 7.0 appends to the AOF / replication stream for this
     /// command, in absolute-time form; several operations are wrapped in
-    /// `MULTI` / `EXEC`.
+    /// `MULTI` / `EXEC`. Evictions come first, one `DEL` each, unwrapped.
     pub effects: Vec<Argv>,
+    /// The keys evicted (under `maxmemory`) before the command ran.
+    pub evicted: Vec<Vec<u8>>,
 }
 
 /// One simulated Redis 7.0 node.
@@ -32,6 +35,11 @@ pub struct RedisNode {
     /// A master with fewer good replicas than `min-replicas-to-write`
     /// (the server says so before each command): writes get `NOREPLICAS`.
     pub(super) too_few_replicas: bool,
+    pub(super) memory: MemoryConfig,
+    /// The eviction pool (process-wide in Redis).
+    pool: EvictionPool,
+    /// `server.pre_command_oom_state`, for scripts.
+    pub(super) pre_command_oom: bool,
 }
 
 /// Wraps a command's propagated operations the way Redis 7.0 does.
@@ -68,11 +76,20 @@ impl RedisNode {
     /// is frozen for the whole command, a whole script included.
     pub fn execute(&mut self, argv: &[Vec<u8>], now_ms: i64) -> Exec {
         let _profile = crate::profile::section(crate::profile::Part::Redis);
+        self.ks.set_now(now_ms);
         let mut also = Vec::new();
-        let reply = self.dispatch(argv, now_ms, false, &mut also);
+        let mut evicted = Vec::new();
+        let reply = self.dispatch(argv, now_ms, false, &mut also, &mut evicted);
+        self.ks.settle();
+        let mut effects: Vec<Argv> = evicted
+            .iter()
+            .map(|k| vec![b"DEL".to_vec(), k.clone()])
+            .collect();
+        effects.extend(wrap_multi(also));
         Exec {
             reply,
-            effects: wrap_multi(also),
+            effects,
+            evicted,
         }
     }
 
@@ -88,8 +105,10 @@ impl RedisNode {
                 }
             }
         }
+        self.ks.set_now(now_ms);
         let mut also = Vec::new();
-        self.dispatch(argv, now_ms, true, &mut also);
+        self.dispatch(argv, now_ms, true, &mut also, &mut Vec::new());
+        self.ks.settle();
     }
 
     /// Active expiry: removes every key with `now > expiry` (in key order)
@@ -99,6 +118,7 @@ impl RedisNode {
         if self.role == Role::Replica {
             return Vec::new();
         }
+        self.ks.set_now(now_ms);
         self.ks
             .remove_expired(now_ms)
             .into_iter()
@@ -136,13 +156,89 @@ impl RedisNode {
     pub fn load(entries: Vec<(Vec<u8>, Value, Option<i64>)>, now_ms: i64) -> Self {
         let _profile = crate::profile::section(crate::profile::Part::Redis);
         let mut node = Self::new();
+        node.ks.set_now(now_ms);
         for (key, value, expire) in entries {
             if matches!(expire, Some(when) if when < now_ms) {
                 continue;
             }
-            node.ks.insert(key, Entry { value, expire });
+            node.ks.insert(key, Entry::new(value, expire));
         }
         node
+    }
+
+    // --- memory ---------------------------------------------------------
+
+    /// Applies `[redis] maxmemory_*` (and the client count's baseline) to
+    /// this process, with its random seed (sampling, LFU, the dicts'
+    /// hash). Every key starts afresh at `now_ms`, as after a load.
+    pub fn set_memory(&mut self, cfg: MemoryConfig, seed: u64, now_ms: i64) {
+        self.memory = cfg;
+        self.pool = EvictionPool::default();
+        self.ks
+            .configure(cfg.policy.is_lfu(), cfg.shared_integers(), seed, now_ms);
+    }
+
+    /// The memory settings in force.
+    pub fn memory(&self) -> MemoryConfig {
+        self.memory
+    }
+
+    /// `used_memory` as Redis 7.0 would report it: the baseline plus what
+    /// the keys and the keyspace dicts cost.
+    pub fn used_memory(&self) -> u64 {
+        self.memory.baseline_bytes + self.ks.used_bytes()
+    }
+
+    /// What `key` costs now (`used_memory` drops by this when it goes,
+    /// dict tables aside); `None` if absent.
+    pub fn key_bytes(&self, key: &[u8]) -> Option<u64> {
+        let e = self.ks.get(key)?;
+        let shared = self.memory.shared_integers();
+        Some(super::memory::key_bytes(
+            key,
+            &e.value,
+            e.expire.is_some(),
+            shared,
+        ))
+    }
+
+    /// `RESTORE ... IDLETIME idle_s` (LRU) or `FREQ freq` (LFU) on an
+    /// existing key, at `now_ms`: sets its access time or counter.
+    pub fn restore_access(&mut self, key: &[u8], idle_s: u64, freq: u8, now_ms: i64) -> bool {
+        self.ks.set_now(now_ms);
+        self.ks.restore_access(key, idle_s, freq)
+    }
+
+    /// `OBJECT IDLETIME key` in ms (LRU clock resolution), or `OBJECT FREQ`
+    /// under an LFU policy, at `now_ms`; `None` if absent.
+    pub fn access_of(&self, key: &[u8], now_ms: i64) -> Option<u64> {
+        let e = self.ks.get(key)?;
+        Some(if self.memory.policy.is_lfu() {
+            u64::from(super::lru::lfu_counter(e.lru, now_ms))
+        } else {
+            super::lru::idle_ms(e.lru, now_ms)
+        })
+    }
+
+    /// Deletes `keys` outside any command (no eviction runs, nothing is
+    /// touched), as active expiry deletes: one `DEL key` effect for each
+    /// key that was there.
+    pub fn remove_keys(&mut self, keys: &[Vec<u8>], now_ms: i64) -> Vec<Argv> {
+        self.ks.set_now(now_ms);
+        keys.iter()
+            .filter(|k| self.ks.remove(k).is_some())
+            .map(|k| vec![b"DEL".to_vec(), k.clone()])
+            .collect()
+    }
+
+    /// The keys that start with `prefix`, in key order (logically expired
+    /// ones included).
+    pub fn keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        self.ks
+            .iter_from(prefix)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// Number of keys, logically expired ones not yet removed included
@@ -157,7 +253,14 @@ impl RedisNode {
 
     /// Redis's `processCommand` + `call`, for a client or (`apply`) for
     /// the master's stream.
-    fn dispatch(&mut self, argv: &[Vec<u8>], now: i64, apply: bool, also: &mut Vec<Argv>) -> Reply {
+    fn dispatch(
+        &mut self,
+        argv: &[Vec<u8>],
+        now: i64,
+        apply: bool,
+        also: &mut Vec<Argv>,
+        evicted: &mut Vec<Vec<u8>>,
+    ) -> Reply {
         let spec = match commands::lookup(argv) {
             Lookup::Found(spec) => spec,
             Lookup::Unknown => return commands::unknown_command_error(argv),
@@ -167,6 +270,19 @@ impl RedisNode {
             return arity_error(spec);
         }
         let replica = self.role == Role::Replica;
+        // processCommand's maxmemory step: a replica ignores maxmemory,
+        // and nothing is evicted while loading or applying the stream.
+        if !apply && !replica && self.memory.maxmemory_bytes > 0 {
+            let pending = super::memory::argv_bytes(argv);
+            let out = evict::perform(&mut self.ks, &mut self.pool, &self.memory, pending, now);
+            evicted.extend(out.evicted);
+            if out.out_of_memory && self.is_denyoom(spec, argv) {
+                return Reply::error(OOM_ERR);
+            }
+            self.pre_command_oom = out.out_of_memory;
+        } else {
+            self.pre_command_oom = false;
+        }
         // processCommand's order: NOREPLICAS (a master's check), then
         // READONLY (a replica's).
         if self.too_few_replicas && !replica && !apply && self.is_write(spec, argv) {
@@ -180,6 +296,8 @@ impl RedisNode {
             (false, true) => ExpiryMode::Replica,
             (false, false) => ExpiryMode::Master,
         };
+        // call(): from here the command runs, and has a latency histogram.
+        self.ks.note_command(spec.name);
         match spec.cmd {
             Cmd::Eval => self.eval(argv, now, mode, false, also),
             Cmd::EvalSha => self.eval(argv, now, mode, true, also),
@@ -200,6 +318,18 @@ impl RedisNode {
                 };
                 commands::run_plain(&mut ctx, cmd, argv)
             }
+        }
+    }
+
+    /// `CMD_DENYOOM`, with a script's declared flags for EVAL / EVALSHA.
+    fn is_denyoom(&mut self, spec: &Spec, argv: &[Vec<u8>]) -> bool {
+        if spec.flags & DENYOOM != 0 {
+            return true;
+        }
+        match spec.cmd {
+            Cmd::Eval => self.script_denyoom(argv, false),
+            Cmd::EvalSha => self.script_denyoom(argv, true),
+            _ => false,
         }
     }
 

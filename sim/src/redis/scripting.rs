@@ -7,7 +7,7 @@
 
 use super::cli::split_args;
 use super::commands::{error_line, int_arg, Cmd, NOSCRIPT_ERR};
-use super::keyspace::ExpiryMode;
+use super::keyspace::{ExpiryMode, Keyspace};
 use super::lua::{LuaEngine, RunParams, ScriptFlags};
 use super::node::{RedisNode, Role};
 use locksim_models::protocol::{Argv, Reply};
@@ -32,7 +32,7 @@ pub(crate) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> 
     if !body.starts_with(b"#!") {
         let compat = ScriptFlags {
             compat: true,
-            no_writes: false,
+            ..ScriptFlags::default()
         };
         return Ok((compat, 0));
     }
@@ -67,6 +67,9 @@ pub(crate) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> 
             if flag == b"no-writes" {
                 flags.no_writes = true;
             }
+            if flag == b"allow-oom" {
+                flags.allow_oom = true;
+            }
         }
     }
     Ok((flags, end))
@@ -77,26 +80,46 @@ fn lower_sha(sha: &[u8]) -> String {
     String::from_utf8_lossy(&sha.to_ascii_lowercase()).into_owned()
 }
 
-/// Compiles and caches `body` unless it is cached already; its flags.
-fn create(engine: &mut LuaEngine, sha: &str, body: &[u8]) -> Result<ScriptFlags, Reply> {
+/// Compiles and caches `body` unless it is cached already (counted in
+/// `ks`'s memory when new); its flags.
+fn create(
+    engine: &mut LuaEngine,
+    ks: &mut Keyspace,
+    sha: &str,
+    body: &[u8],
+) -> Result<ScriptFlags, Reply> {
     if let Some(flags) = engine.flags(sha) {
         return Ok(flags);
     }
     let (flags, skip) = parse_shebang(body)?;
     engine.compile(sha, body, skip, flags)?;
+    ks.note_script(body);
     Ok(flags)
 }
 
 impl RedisNode {
-    fn engine(&mut self) -> &mut LuaEngine {
-        self.lua.get_or_insert_with(|| Box::new(LuaEngine::new()))
-    }
-
     /// For a replica's READONLY check (Redis's `evalGetCommandFlags`): does
     /// this EVAL / EVALSHA run a shebang script without `no-writes`?
     pub(super) fn script_may_write(&mut self, argv: &[Vec<u8>], evalsha: bool) -> bool {
+        self.declared_flags(argv, evalsha)
+            .is_some_and(|f| !f.compat && !f.no_writes)
+    }
+
+    /// For the OOM check (`scriptFlagsToCmdFlags`): is this EVAL /
+    /// EVALSHA `denyoom`, a shebang script with neither `no-writes` nor
+    /// `allow-oom`? (A script without a shebang is not: it meets the OOM
+    /// error at its first `denyoom` call.)
+    pub(super) fn script_denyoom(&mut self, argv: &[Vec<u8>], evalsha: bool) -> bool {
+        self.declared_flags(argv, evalsha)
+            .is_some_and(|f| !f.compat && !f.no_writes && !f.allow_oom)
+    }
+
+    /// The flags of the script an EVAL / EVALSHA names, as
+    /// `evalGetCommandFlags` finds them: from the cache, else from the
+    /// body's shebang; `None` when unknown or invalid.
+    fn declared_flags(&mut self, argv: &[Vec<u8>], evalsha: bool) -> Option<ScriptFlags> {
         if evalsha && argv[1].len() != 40 {
-            return false;
+            return None;
         }
         let cached = match self.lua.as_deref_mut() {
             Some(engine) => {
@@ -109,15 +132,11 @@ impl RedisNode {
             }
             None => None,
         };
-        let flags = match cached {
-            Some(flags) => flags,
-            None if evalsha => return false,
-            None => match parse_shebang(&argv[1]) {
-                Ok((flags, _)) => flags,
-                Err(_) => return false,
-            },
-        };
-        !flags.compat && !flags.no_writes
+        match cached {
+            Some(flags) => Some(flags),
+            None if evalsha => None,
+            None => parse_shebang(&argv[1]).ok().map(|(flags, _)| flags),
+        }
     }
 
     /// `EVAL script numkeys [key ...] [arg ...]` and `EVALSHA sha1 ...`.
@@ -153,7 +172,7 @@ impl RedisNode {
         let flags = match engine.flags(&sha) {
             Some(flags) => flags,
             None if evalsha => return Reply::error(NOSCRIPT_ERR),
-            None => match create(engine, &sha, &argv[1]) {
+            None => match create(engine, &mut self.ks, &sha, &argv[1]) {
                 Ok(flags) => flags,
                 Err(e) => return e,
             },
@@ -164,6 +183,8 @@ impl RedisNode {
             replica,
             read_only: !flags.compat && flags.no_writes,
             too_few_replicas: self.too_few_replicas && !replica && mode != ExpiryMode::Loading,
+            oom: self.pre_command_oom,
+            allow_oom: !flags.compat && flags.allow_oom,
         };
         let (keys, args) = argv[3..].split_at(numkeys);
         engine.run(&sha, keys, args, &mut self.ks, params, also)
@@ -173,9 +194,9 @@ impl RedisNode {
     pub(super) fn script_command(&mut self, cmd: Cmd, argv: &[Vec<u8>]) -> Reply {
         match cmd {
             Cmd::ScriptLoad => {
-                let engine = self.engine();
+                let engine = self.lua.get_or_insert_with(|| Box::new(LuaEngine::new()));
                 let sha = engine.sha_of(&argv[2]);
-                match create(engine, &sha, &argv[2]) {
+                match create(engine, &mut self.ks, &sha, &argv[2]) {
                     Ok(_) => Reply::bulk(sha),
                     Err(e) => e,
                 }
@@ -206,6 +227,7 @@ impl RedisNode {
                 if let Some(engine) = self.lua.as_deref_mut() {
                     engine.flush();
                 }
+                self.ks.flush_scripts();
                 Reply::ok()
             }
             Cmd::ScriptKill => Reply::error("NOTBUSY No scripts in execution right now."),

@@ -146,10 +146,7 @@ fn set_generic(ctx: &mut Ctx, argv: &[Vec<u8>], o: &SetOpts, ok: Reply, abort: R
         None if o.keepttl => ctx.ks.get(key).and_then(|e| e.expire),
         None => None,
     };
-    let entry = Entry {
-        value: Value::Str(val.clone()),
-        expire,
-    };
+    let entry = Entry::new(Value::Str(val.clone()), expire);
     ctx.ks.insert(key.clone(), entry);
     if let Some(ms) = ms {
         ctx.propagate(vec![
@@ -180,10 +177,7 @@ pub(crate) fn getset(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(r) => r,
         Err(e) => return e,
     };
-    let entry = Entry {
-        value: Value::Str(val.clone()),
-        expire: None,
-    };
+    let entry = Entry::new(Value::Str(val.clone()), None);
     ctx.ks.insert(key.clone(), entry);
     ctx.propagate(vec![b"SET".to_vec(), key.clone(), val.clone()]);
     old
@@ -197,6 +191,7 @@ pub(crate) fn incr(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Some(Entry {
             value: Value::Str(s),
             expire,
+            ..
         }) => match int_arg(s) {
             Ok(v) => (v, *expire),
             Err(e) => return e,
@@ -206,10 +201,7 @@ pub(crate) fn incr(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let Some(new) = old.checked_add(1) else {
         return Reply::error(OVERFLOW_ERR);
     };
-    let entry = Entry {
-        value: Value::Str(new.to_string().into_bytes()),
-        expire,
-    };
+    let entry = Entry::new(Value::Str(new.to_string().into_bytes()), expire);
     ctx.ks.insert(key.clone(), entry);
     ctx.propagate(argv.to_vec());
     Reply::Int(new)

@@ -109,7 +109,37 @@ pub fn fault(f: &Fault) -> String {
         Fault::Heal => "heal partitions".into(),
         Fault::ClockJump { node, by_ms } => format!("clock-jump {node} {}", signed_ms(*by_ms)),
         Fault::ClockDrift { node, ppm: p } => format!("clock-drift {node} {}", ppm(*p)),
+        Fault::MemoryPressure {
+            node,
+            bytes: b,
+            ttl_ms,
+            for_ms,
+        } => {
+            let mut t = format!("memory-pressure {node} {} of filler", bytes(*b));
+            if let Some(ttl) = ttl_ms {
+                t.push_str(&format!(" (TTL {})", dur_ms(*ttl)));
+            }
+            if let Some(ms) = for_ms {
+                t.push_str(&format!(" for {}", dur_ms(*ms)));
+            }
+            t
+        }
     }
+}
+
+/// A size in bytes without float noise: `512 B`, `64 KiB`, `1.5 MiB`.
+pub fn bytes(b: u64) -> String {
+    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if b >= unit {
+            let tenths = (b * 10 + unit / 2) / unit;
+            return if tenths.is_multiple_of(10) {
+                format!("{} {name}", tenths / 10)
+            } else {
+                format!("{}.{} {name}", tenths / 10, tenths % 10)
+            };
+        }
+    }
+    format!("{b} B")
 }
 
 /// A very short form for SVG badges: `jump +20 s`, `pause 15 s`.
@@ -123,6 +153,7 @@ pub fn fault_short(f: &Fault) -> String {
         Fault::Heal => "heal".into(),
         Fault::ClockJump { by_ms, .. } => format!("jump {}", signed_ms(*by_ms)),
         Fault::ClockDrift { ppm: p, .. } => format!("drift {}", ppm(*p)),
+        Fault::MemoryPressure { bytes: b, .. } => format!("memory +{}", bytes(*b)),
     }
 }
 
@@ -134,7 +165,8 @@ pub fn fault_nodes(f: &Fault) -> Vec<NodeRef> {
         | Fault::Restart { node }
         | Fault::Pause { node, .. }
         | Fault::ClockJump { node, .. }
-        | Fault::ClockDrift { node, .. } => vec![*node],
+        | Fault::ClockDrift { node, .. }
+        | Fault::MemoryPressure { node, .. } => vec![*node],
         Fault::Partition { groups, .. } => {
             let mut v: Vec<NodeRef> = groups.iter().flatten().copied().collect();
             v.sort();

@@ -353,6 +353,27 @@ pub const ROWS: &[Row] = &[
         source: "redlock-py `redlock/__init__.py`",
     },
     Row {
+        n: 49,
+        algorithm: "set-nx-px, `maxmemory_policy = \"volatile-lru\"` (or `volatile-ttl`, `volatile-random`)",
+        faults: "memory pressure from keys without TTL",
+        expected: "the held lock is the only eviction candidate and is evicted: L",
+        source: "Redis eviction docs; seeds: data eviction",
+    },
+    Row {
+        n: 50,
+        algorithm: "set-nx-px, `allkeys-lru`",
+        faults: "memory pressure",
+        expected: "the lock can be evicted: L (rate depends on sampling)",
+        source: "Redis eviction docs",
+    },
+    Row {
+        n: 51,
+        algorithm: "set-nx-px, `noeviction`",
+        faults: "memory pressure",
+        expected: "new locks are refused with the OOM error: liveness until the pressure ends, never L",
+        source: "Redis eviction docs",
+    },
+    Row {
         n: 52,
         algorithm: "set-nx-px, sentinel, `min_replicas_to_write = 1`",
         faults: "master dies right after granting (row 15)",
@@ -420,5 +441,6 @@ mod tests {
         let ns: Vec<u32> = ROWS.iter().map(|r| r.n).collect();
         assert_eq!(ns[..48], (1..=48).collect::<Vec<_>>()[..]);
         assert!(ns.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+        assert!(ns.contains(&49) && ns.contains(&51));
     }
 }

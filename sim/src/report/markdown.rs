@@ -205,9 +205,17 @@ fn write_parameters(md: &mut String, s: &Scenario) {
         l.retry_delay_ms,
         l.retry_jitter_ms
     );
+    let memory = match r.maxmemory_bytes {
+        0 => String::new(),
+        b => format!(
+            ", maxmemory {b} bytes (`{}`, {} samples)",
+            r.maxmemory_policy.name(),
+            r.maxmemory_samples
+        ),
+    };
     let _ = writeln!(
         md,
-        "| redis | {}, {} node(s), persistence `{}`, restart delay {} ms |",
+        "| redis | {}, {} node(s), persistence `{}`, restart delay {} ms{memory} |",
         r.topology.name(),
         r.nodes,
         r.persistence.name(),

@@ -26,7 +26,7 @@
 //! | `.` | the release finished |
 //! | `$` | a Redis node executed a command (with its reply and the client) |
 //! | `G` | that command won the lock for a client (its acquire command, by the algorithm's rule) |
-//! | `k` | a node's copy of the lock key changed other than by a command: expired, crashed, loaded, replicated, resynced |
+//! | `k` | a node's copy of the lock key changed other than by a command: expired, evicted, crashed, loaded, replicated, resynced |
 //! | `t` | a client's call timed out, or its reply arrived late (the client was paused) |
 //! | `d` | persistence: snapshot, load (writes and fsyncs are hidden) |
 //! | `r` | a replica applied its master's stream, or a full resync |
@@ -43,6 +43,7 @@
 //! | `e` | the holder extended its lease, a renewal's outcome, the watchdog stopping |
 //! | `n` | a note from the algorithm (quorum counts, validity) |
 //! | `c` | a node's clock at the start (only clocks with an offset or drift) |
+//! | `m` | memory pressure: filler written (with the evictions and OOM refusals it caused), filler deleted |
 //! | `*` | a client finished all its cycles |
 //! | `#` | the run ended |
 //!
@@ -83,7 +84,7 @@ pub struct Lines {
 
 /// The legend printed before a timeline (the same as the module docs).
 pub fn legend() -> String {
-    let rows: [(&str, &str); 25] = [
+    let rows: [(&str, &str); 26] = [
         (">", "acquire starts"),
         ("+", "acquire succeeded: lease opens"),
         ("x", "acquire gave up"),
@@ -109,6 +110,7 @@ pub fn legend() -> String {
         ("n", "note from the algorithm"),
         ("c", "clock offset/drift at start"),
         ("* #", "client finished / run ended"),
+        ("m", "memory filler written / deleted"),
     ];
     let mut out = String::from(
         "legend: true = true time; mono = node's monotonic clock (s); wall-Δ = node's wall clock minus true time (s)\n",
@@ -478,6 +480,36 @@ pub fn line(scenario: &Scenario, outcome: &Outcome, scripts: &describe::Scripts,
         EventKind::End { clients_done } => {
             ('#', format!("run ends: {clients_done} client(s) finished"))
         }
+        EventKind::FillerWritten {
+            keys,
+            bytes,
+            evicted,
+            refused,
+            used_bytes,
+            ..
+        } => {
+            let refused = match refused {
+                Some(e) => format!(", then a write was REFUSED: {e}"),
+                None => String::new(),
+            };
+            (
+                'm',
+                format!(
+                    "filler: {keys} key(s), {} written, {evicted} key(s) evicted{refused}; used_memory {}",
+                    describe::bytes(*bytes),
+                    describe::bytes(*used_bytes)
+                ),
+            )
+        }
+        EventKind::FillerDeleted {
+            keys, used_bytes, ..
+        } => (
+            'm',
+            format!(
+                "filler deleted: {keys} key(s); used_memory {}",
+                describe::bytes(*used_bytes)
+            ),
+        ),
         #[allow(unreachable_patterns)]
         other => ('?', serde_json::to_string(other).unwrap_or_default()),
     };
@@ -509,7 +541,7 @@ fn key_changed_text(
     let why = match cause {
         KeyCause::Command => "by a command",
         KeyCause::Expiry => "by expiry",
-        KeyCause::Eviction => "by eviction",
+        KeyCause::Eviction => "EVICTED under maxmemory",
         KeyCause::Crash => "by the crash",
         KeyCause::Load => "by the load from disk",
         KeyCause::Replication => "by the master's stream",

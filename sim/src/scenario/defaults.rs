@@ -8,6 +8,8 @@ use locksim_models::{Algorithm, LockConfig};
 pub const SEED: u64 = 1;
 pub const DURATION_MS: u64 = 60_000;
 pub const HEAL_AT: f64 = 0.8;
+/// Redis's default `maxmemory-samples`.
+pub const MAXMEMORY_SAMPLES: u32 = 5;
 
 /// `independent` for Redlock, `single` for every other algorithm.
 pub fn topology(algorithm: Algorithm) -> Topology {
@@ -38,6 +40,9 @@ pub fn redis(topology: Topology) -> RedisConfig {
         failover_after_ms: 5_000,
         min_replicas_to_write: 0,
         min_replicas_max_lag_s: 10,
+        maxmemory_bytes: 0,
+        maxmemory_policy: MaxmemoryPolicy::NoEviction,
+        maxmemory_samples: MAXMEMORY_SAMPLES,
     }
 }
 
@@ -78,6 +83,11 @@ pub fn nemesis() -> Nemesis {
         partition: RateSpan {
             rate: 0.0,
             ms: Span::new(100, 10_000),
+        },
+        memory_pressure: RateBytes {
+            rate: 0.0,
+            bytes: Span::new(65_536, 1_048_576),
+            ms: None,
         },
     }
 }

@@ -3,6 +3,7 @@
 //! the file describes (node names, duration, heal time).
 
 use super::error::{closest, Loc, ScenarioError};
+use super::memory;
 use super::schema::{FAULT_KEYS, MAX_MS, WHEN_KEYS};
 use super::tree::{Entry, Value};
 use super::values::{choice, float, int, loc_of, section, string, uint, Cx, Sect};
@@ -18,6 +19,7 @@ enum Kind {
     Heal,
     ClockJump,
     ClockDrift,
+    MemoryPressure,
 }
 
 const KINDS: &[(&str, Kind)] = &[
@@ -29,6 +31,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("heal", Kind::Heal),
     ("clock-jump", Kind::ClockJump),
     ("clock-drift", Kind::ClockDrift),
+    ("memory-pressure", Kind::MemoryPressure),
 ];
 
 impl Kind {
@@ -49,6 +52,7 @@ impl Kind {
             Kind::Heal => &[],
             Kind::ClockJump => &["node", "by_ms"],
             Kind::ClockDrift => &["node", "ppm"],
+            Kind::MemoryPressure => &["node", "bytes", "ttl_ms", "for_ms"],
         }
     }
 }
@@ -230,8 +234,50 @@ fn fault(cx: &Cx, t: &Sect, s: &Scenario) -> Result<FaultSpec, ScenarioError> {
             }
             Fault::ClockDrift { node, ppm }
         }
+        Kind::MemoryPressure => memory_pressure(cx, t, kind_entry, s, node(false)?)?,
     };
     Ok(FaultSpec { when, fault })
+}
+
+/// `kind = "memory-pressure"`: a Redis node, `bytes`, optional `ttl_ms`
+/// and `for_ms`, and a limit to press against.
+fn memory_pressure(
+    cx: &Cx,
+    t: &Sect,
+    kind_entry: &Entry,
+    s: &Scenario,
+    node: NodeRef,
+) -> Result<Fault, ScenarioError> {
+    if !matches!(node, NodeRef::Redis(_)) {
+        let e = t.get("node").expect("node() found it");
+        return Err(cx.err(
+            &loc_of(e),
+            format!("a memory-pressure fault cannot target `{node}`"),
+            "memory pressure fills a Redis node's memory: node = \"redis-<i>\"",
+        ));
+    }
+    if s.redis.maxmemory_bytes == 0 {
+        return Err(cx.err(
+            &loc_of(kind_entry),
+            "a memory-pressure fault needs `redis.maxmemory_bytes`",
+            memory::PRESSURE_HINT,
+        ));
+    }
+    let Some(e) = t.get("bytes") else {
+        return Err(cx.err(
+            &loc_of(kind_entry),
+            "a memory-pressure fault needs `bytes`",
+            "add bytes = ... : how much filler to write, as Redis counts memory (e.g. bytes = 1048576)",
+        ));
+    };
+    let bytes = memory::pressure_bytes(cx, t, e)?;
+    let opt = |key: &str| t.get(key).map(|e| uint(cx, t, e, 1, MAX_MS)).transpose();
+    Ok(Fault::MemoryPressure {
+        node,
+        bytes,
+        ttl_ms: opt("ttl_ms")?,
+        for_ms: opt("for_ms")?,
+    })
 }
 
 fn when(cx: &Cx, t: &Sect, s: &Scenario) -> Result<When, ScenarioError> {

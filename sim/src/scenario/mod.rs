@@ -40,7 +40,7 @@
 pub mod defaults;
 pub mod error;
 mod faults;
-
+mod memory;
 mod parse;
 mod schema;
 mod tree;
@@ -51,7 +51,9 @@ use crate::model::{Fault, Scenario};
 pub use error::ScenarioError;
 
 pub use parse::{load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked};
-pub use schema::{MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES};
+pub use schema::{
+    MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES, MAX_PRESSURE_BYTES, MIN_MAXMEMORY_BYTES,
+};
 
 use error::Loc;
 use parse::Locs;

@@ -9,6 +9,7 @@
 use super::defaults;
 use super::error::{Loc, ScenarioError};
 use super::faults::parse_faults;
+use super::memory;
 use super::schema::{
     named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES,
     NEMESIS_KEYS, NETWORK_KEYS, ON_EXTEND_FAIL, ON_UNSYNCED, RATE_KEYS, REDIS_KEYS, RELEASES,
@@ -208,7 +209,9 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
     let redis = redis(cx, &sub("redis", REDIS_KEYS)?, lock.algorithm)?;
     let network = network(cx, &sub("network", NETWORK_KEYS)?)?;
     let clients = clients(cx, &sub("clients", CLIENTS_KEYS)?)?;
-    let nemesis = nemesis(cx, &sub("nemesis", NEMESIS_KEYS)?)?;
+    let nemesis_sect = sub("nemesis", NEMESIS_KEYS)?;
+    let nemesis = nemesis(cx, &nemesis_sect)?;
+    memory::check_nemesis(cx, &nemesis_sect, &redis, &nemesis.memory_pressure)?;
 
     let mut s = Scenario {
         name,
@@ -501,10 +504,12 @@ fn redis(cx: &Cx, s: &Sect, algorithm: Algorithm) -> Result<RedisConfig, Scenari
             "min_replicas_max_lag_s" => {
                 r.min_replicas_max_lag_s = uint(cx, s, e, 0, MAX_MS / 1000)?
             }
+            _ if memory::redis_key(cx, s, e, &mut r)? => {}
             _ => return Err(unknown_key(cx, s, e, REDIS_KEYS)),
         }
     }
     min_replicas(cx, s, &r)?;
+    memory::check_redis(cx, s, &r)?;
     Ok(r)
 }
 
@@ -608,6 +613,9 @@ fn nemesis(cx: &Cx, s: &Sect) -> Result<Nemesis, ScenarioError> {
             "pause" => n.pause = rate_span(cx, s, e, n.pause, 1)?,
             "clock_jump" => n.clock_jump = rate_span(cx, s, e, n.clock_jump, -(MAX_MS as i64))?,
             "partition" => n.partition = rate_span(cx, s, e, n.partition, 1)?,
+            "memory_pressure" => {
+                n.memory_pressure = memory::rate_bytes(cx, s, e, n.memory_pressure)?
+            }
             _ => return Err(unknown_key(cx, s, e, NEMESIS_KEYS)),
         }
     }

@@ -20,6 +20,13 @@ pub const MAX_CLIENTS: usize = 16;
 pub const MAX_NODES: usize = 9;
 /// At most this many re-sends of one command (`lock.client_retries`).
 pub const MAX_CLIENT_RETRIES: u32 = 100;
+/// The smallest nonzero `maxmemory_bytes`: below 1 MB Redis warns at
+/// startup ("You specified a maxmemory value that is less than 1MB"), and
+/// an empty server alone uses about 0.9 MB.
+pub const MIN_MAXMEMORY_BYTES: u64 = 1 << 20;
+/// The most filler one memory-pressure fault may write: the simulator
+/// keeps every filler value in memory.
+pub const MAX_PRESSURE_BYTES: u64 = 64 << 20;
 
 // ----------------------------------------------------------------- keys
 
@@ -90,6 +97,9 @@ pub(crate) const REDIS_KEYS: &[&str] = &[
     "failover_after_ms",
     "min_replicas_to_write",
     "min_replicas_max_lag_s",
+    "maxmemory_bytes",
+    "maxmemory_policy",
+    "maxmemory_samples",
 ];
 /// The keys of `[network]`.
 pub(crate) const NETWORK_KEYS: &[&str] = &["latency_ms", "loss"];
@@ -104,14 +114,24 @@ pub(crate) const CLIENTS_KEYS: &[&str] = &[
     "offset_ms",
 ];
 /// The keys of `[nemesis]`.
-pub(crate) const NEMESIS_KEYS: &[&str] =
-    &["kill", "power_loss", "pause", "clock_jump", "partition"];
+pub(crate) const NEMESIS_KEYS: &[&str] = &[
+    "kill",
+    "power_loss",
+    "pause",
+    "clock_jump",
+    "partition",
+    "memory_pressure",
+];
 /// The keys of a nemesis rate table (`pause = { rate = 0.3, ms = [100, 5000] }`).
 pub(crate) const RATE_KEYS: &[&str] = &["rate", "ms"];
+/// The keys of the nemesis's memory-pressure table
+/// (`memory_pressure = { rate = 0.1, bytes = [65536, 1048576], ms = [1000, 5000] }`).
+pub(crate) const RATE_BYTES_KEYS: &[&str] = &["rate", "bytes", "ms"];
 
 /// Every key a `[[faults]]` entry may hold.
 pub(crate) const FAULT_KEYS: &[&str] = &[
-    "at_ms", "on", "nth", "delay_ms", "kind", "node", "for_ms", "by_ms", "ppm", "groups",
+    "at_ms", "on", "nth", "delay_ms", "kind", "node", "for_ms", "by_ms", "ppm", "groups", "bytes",
+    "ttl_ms",
 ];
 /// The keys of a `[[faults]]` entry that say when it fires (the rest say
 /// what it does, and depend on its `kind`).

@@ -63,6 +63,17 @@ impl Scenario {
             "min_replicas_max_lag_s",
             &r.min_replicas_max_lag_s.to_string(),
         );
+        kv(&mut w, "maxmemory_bytes", &r.maxmemory_bytes.to_string());
+        kv(
+            &mut w,
+            "maxmemory_policy",
+            &string(r.maxmemory_policy.name()),
+        );
+        kv(
+            &mut w,
+            "maxmemory_samples",
+            &r.maxmemory_samples.to_string(),
+        );
 
         w.push_str("\n[network]\n");
         kv(&mut w, "latency_ms", &span(s.network.latency_ms));
@@ -90,6 +101,16 @@ impl Scenario {
         kv(&mut w, "pause", &rate_span(n.pause));
         kv(&mut w, "clock_jump", &rate_span(n.clock_jump));
         kv(&mut w, "partition", &rate_span(n.partition));
+        let m = n.memory_pressure;
+        let ms =
+            m.ms.map(|ms| format!(", ms = {}", span(ms)))
+                .unwrap_or_default();
+        let pressure = format!(
+            "{{ rate = {}, bytes = {}{ms} }}",
+            float(m.rate),
+            span(m.bytes)
+        );
+        kv(&mut w, "memory_pressure", &pressure);
         w
     }
 }
@@ -217,6 +238,19 @@ fn fault(w: &mut String, f: &FaultSpec) {
         Fault::ClockDrift { node: n, ppm } => {
             node(w, n);
             kv(w, "ppm", &float(*ppm));
+        }
+        Fault::MemoryPressure {
+            node: n,
+            bytes,
+            ttl_ms,
+            for_ms: ms,
+        } => {
+            node(w, n);
+            kv(w, "bytes", &bytes.to_string());
+            if let Some(ttl) = ttl_ms {
+                kv(w, "ttl_ms", &ttl.to_string());
+            }
+            for_ms(w, ms);
         }
     }
 }

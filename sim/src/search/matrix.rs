@@ -40,10 +40,12 @@ pub enum FaultClass {
     DelayedRestart,
     Failover,
     Partition,
+    /// Memory pressure under `maxmemory` with `volatile-lru`.
+    Eviction,
 }
 
 impl FaultClass {
-    pub const ALL: [FaultClass; 9] = [
+    pub const ALL: [FaultClass; 10] = [
         FaultClass::None,
         FaultClass::Pause,
         FaultClass::ClockJump,
@@ -53,6 +55,7 @@ impl FaultClass {
         FaultClass::DelayedRestart,
         FaultClass::Failover,
         FaultClass::Partition,
+        FaultClass::Eviction,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +69,7 @@ impl FaultClass {
             FaultClass::DelayedRestart => "delayed restart",
             FaultClass::Failover => "failover",
             FaultClass::Partition => "partition",
+            FaultClass::Eviction => "eviction",
         }
     }
 
@@ -81,6 +85,7 @@ impl FaultClass {
             FaultClass::DelayedRestart => "kills and power losses of a random Redis node, 0.25/s each, without persistence; a crashed node stays down for the TTL before it restarts (`restart_delay_ms`, the distlock page's mitigation)",
             FaultClass::Failover => "sentinel topology (master + 2 replicas lagging 10-500 ms, failover after 300 ms down, while a holder may still work): kills of a random Redis node, 0.25/s, down 3 s",
             FaultClass::Partition => "random two-way partitions of all nodes, 0.25/s, 100 ms-5 s",
+            FaultClass::Eviction => "memory pressure on a random Redis node with `maxmemory` 2 MiB and `maxmemory-policy volatile-lru` (ElastiCache's default): filler keys without a TTL, 0.25/s, 0.5-2x the room under the limit, each gone after 100 ms-2 s",
         }
     }
 
@@ -130,6 +135,17 @@ impl FaultClass {
                 s.nemesis.kill = 0.25;
             }
             FaultClass::Partition => s.nemesis.partition = rate_span(0.25, 100, 5_000),
+            FaultClass::Eviction => {
+                s.redis.maxmemory_bytes = 2 << 20;
+                s.redis.maxmemory_policy = crate::model::MaxmemoryPolicy::VolatileLru;
+                let room = s.redis.maxmemory_bytes
+                    - crate::redis::MemoryConfig::of(&s.redis, s.clients.count).baseline_bytes;
+                s.nemesis.memory_pressure = crate::model::RateBytes {
+                    rate: 0.25,
+                    bytes: Span::new(room / 2, 2 * room),
+                    ms: Some(Span::new(100, 2_000)),
+                };
+            }
         }
     }
 }
@@ -276,6 +292,7 @@ pub fn ground_truth(cell: CellSpec) -> Option<(&'static [u32], Expect)> {
         (Redlock, F::Kill | F::PowerLoss, P::AofAlways) => (&[31], Expect::Safe),
         (Redlock, F::DelayedRestart, _) => (&[30], Expect::Safe),
         (Redlock, F::Partition, _) => (&[33], Expect::NoL),
+        (SetNxPx, F::Eviction, _) => (&[49], Expect::L),
         _ => return None,
     })
 }

@@ -13,7 +13,8 @@
 //!    (ddmin), keeping every removal after which the run still fails;
 //! 2. per fault, binary-search each number toward its simplest value:
 //!    `at_ms`/`delay_ms` earlier, `for_ms` shorter, a clock jump smaller
-//!    (same sign); drop members of partition groups;
+//!    (same sign), a memory pressure's `bytes` fewer; drop members of
+//!    partition groups;
 //! 3. fewer clients and fewer cycles (tried first in each pass: shorter
 //!    runs make every later candidate cheaper);
 //! 4. round the numbers that are left (to 1000, 100, 10 ms) where the run
@@ -219,6 +220,15 @@ impl Shrinker<'_> {
                     })
                 });
             }
+            Fault::MemoryPressure { bytes, .. } => {
+                changed |= self.minimize(1, bytes, &|s, v| {
+                    edit(s, i, |f| {
+                        if let Fault::MemoryPressure { bytes, .. } = &mut f.fault {
+                            *bytes = v;
+                        }
+                    })
+                });
+            }
             _ => {}
         }
         if let Fault::Partition { groups, .. } = &f.fault {
@@ -315,6 +325,7 @@ fn round_fault(f: &mut FaultSpec, step: u64, heal_ms: u64) {
         Fault::Partition {
             for_ms: Some(ms), ..
         } => *ms = round_to(*ms, step).max(1),
+        Fault::MemoryPressure { bytes, .. } => *bytes = round_to(*bytes, step).max(1),
         Fault::ClockJump { by_ms, .. } => {
             let r = round_to(by_ms.unsigned_abs(), step).max(1) as i64;
             *by_ms = by_ms.signum() * r;
@@ -354,7 +365,8 @@ fn with_clients(s: &Scenario, n: usize) -> Option<Scenario> {
             | Fault::Restart { node }
             | Fault::Pause { node, .. }
             | Fault::ClockJump { node, .. }
-            | Fault::ClockDrift { node, .. } => {
+            | Fault::ClockDrift { node, .. }
+            | Fault::MemoryPressure { node, .. } => {
                 if gone(node) {
                     return None;
                 }

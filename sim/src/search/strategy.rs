@@ -31,12 +31,16 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 
 /// One fault of a class with a nonzero rate in `s`'s nemesis, at a time
-/// before the final heal. Every class when the nemesis is quiet.
+/// before the final heal. Every class when the nemesis is quiet (memory
+/// pressure only with a `maxmemory`).
 pub fn fault(s: &Scenario) -> BoxedStrategy<FaultSpec> {
     let heal = s.heal_ms().max(1);
     let mut weighted: Vec<(u32, BoxedStrategy<Fault>)> = Vec::new();
     let quiet = s.nemesis.is_quiet();
     for class in Class::ALL {
+        if class == Class::MemoryPressure && s.redis.maxmemory_bytes == 0 {
+            continue;
+        }
         let rate = class.rate(s);
         let w = if quiet {
             1
@@ -101,6 +105,24 @@ fn fault_of(class: Class, s: &Scenario) -> BoxedStrategy<Fault> {
                 .prop_map(move |(sides, ms)| Fault::Partition {
                     groups: two_groups(&all, &sides),
                     for_ms: Some(ms as u64),
+                })
+                .boxed()
+        }
+        Class::MemoryPressure => {
+            let b = n.memory_pressure.bytes;
+            let (lo, hi) = (b.lo.min(b.hi).max(1), b.lo.max(b.hi).max(1));
+            let ms: BoxedStrategy<Option<u64>> = match n.memory_pressure.ms {
+                Some(ms) => (ms.lo.min(ms.hi).max(1)..=ms.hi.max(ms.lo).max(1))
+                    .prop_map(Some)
+                    .boxed(),
+                None => Just(None).boxed(),
+            };
+            (proptest::sample::select(redis), lo..=hi, ms)
+                .prop_map(|(node, bytes, for_ms)| Fault::MemoryPressure {
+                    node,
+                    bytes,
+                    ttl_ms: None,
+                    for_ms,
                 })
                 .boxed()
         }

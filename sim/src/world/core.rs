@@ -63,6 +63,26 @@ struct State {
     sentinel_wake: Option<Arc<Notify>>,
     /// Set once the run is over: late events are dropped.
     closed: bool,
+    /// Per Redis node: memory-pressure work waiting for its process.
+    pressure: BTreeMap<usize, Vec<PressureJob>>,
+    /// Per Redis node: wakes its process's memory-pressure task.
+    pressure_wakers: BTreeMap<usize, Arc<Notify>>,
+    /// Memory-pressure faults injected so far (names their filler keys).
+    fillers: u64,
+}
+
+/// Memory-pressure work for a Redis server process (its filler task,
+/// `world/server/filler.rs`, does it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PressureJob {
+    /// Write filler `id`: `bytes` of keys, with a TTL if given.
+    Fill {
+        id: u64,
+        bytes: u64,
+        ttl_ms: Option<u64>,
+    },
+    /// Delete filler `id`'s keys, or every filler key (`None`).
+    Drain { id: Option<u64> },
 }
 
 /// The shared world of one run.
@@ -120,6 +140,9 @@ impl World {
                 keys: BTreeMap::new(),
                 sentinel_wake: None,
                 closed: false,
+                pressure: BTreeMap::new(),
+                pressure_wakers: BTreeMap::new(),
+                fillers: 0,
             }),
             scenario,
             all_done: Notify::new(),
@@ -301,7 +324,9 @@ impl World {
                 .expect("inserted above")
                 .insert(key.to_string(), state);
             match cause {
-                KeyCause::Command | KeyCause::Replication if lapsed => KeyCause::Expiry,
+                KeyCause::Command | KeyCause::Replication | KeyCause::Eviction if lapsed => {
+                    KeyCause::Expiry
+                }
                 c => c,
             }
         };
@@ -391,6 +416,49 @@ impl World {
 
     pub fn set_expiry_waker(&self, idx: usize, waker: Arc<Notify>) {
         self.state().expiry_wakers.insert(idx, waker);
+    }
+
+    // --- memory pressure ------------------------------------------------
+
+    pub fn set_pressure_waker(&self, idx: usize, waker: Arc<Notify>) {
+        self.state().pressure_wakers.insert(idx, waker);
+    }
+
+    /// A fresh filler id.
+    pub fn next_filler(&self) -> u64 {
+        let mut st = self.state();
+        st.fillers += 1;
+        st.fillers
+    }
+
+    /// Whether any memory-pressure fault was injected.
+    pub fn any_filler(&self) -> bool {
+        self.state().fillers > 0
+    }
+
+    /// Queues work for `redis-<idx>`'s process and wakes it.
+    pub fn push_pressure(&self, idx: usize, job: PressureJob) {
+        let waker = {
+            let mut st = self.state();
+            st.pressure.entry(idx).or_default().push(job);
+            st.pressure_wakers.get(&idx).cloned()
+        };
+        if let Some(w) = waker {
+            w.notify_one();
+        }
+    }
+
+    /// Takes the work queued for `redis-<idx>`.
+    pub fn take_pressure(&self, idx: usize) -> Vec<PressureJob> {
+        self.state().pressure.remove(&idx).unwrap_or_default()
+    }
+
+    /// A crash drops the filler not written yet (deletions stay queued for
+    /// the next process).
+    pub fn drop_fills(&self, idx: usize) {
+        if let Some(jobs) = self.state().pressure.get_mut(&idx) {
+            jobs.retain(|j| matches!(j, PressureJob::Drain { .. }));
+        }
     }
 
     /// Reads or changes node `idx`'s disk.

@@ -3,8 +3,10 @@
 //! A fault is data ([`Fault`]); this module turns it into madsim actions:
 //! `pause`/`resume` for stop-the-world pauses (timers and messages keep
 //! going on the global clock, exactly like a GC pause), `kill`/`restart`
-//! for crashes, link clogs for partitions, and clock segment changes for
-//! jumps and drift.
+//! for crashes, link clogs for partitions, clock segment changes for
+//! jumps and drift, and filler keys written by the node's own process for
+//! memory pressure (`server/filler.rs`), deleted after `for_ms` or at the
+//! final heal.
 //!
 //! A fault is recorded when it takes effect (`fault-injected`), next to the
 //! client operations it explains, or as `fault-skipped` with the reason
@@ -12,7 +14,8 @@
 //! node that is up, a heal with nothing cut, anything after the final
 //! heal). Only the run loop calls in here: the world itself is passive.
 
-use super::core::World;
+use super::core::{PressureJob, World};
+use super::status::Status;
 use crate::history::{EventKind, SkipReason};
 use crate::model::clock::ClockChange;
 use crate::model::{Fault, FaultSpec, NodeRef, Trigger};
@@ -119,6 +122,42 @@ fn try_inject(world: &Arc<World>, fault: &Fault, cause: Option<Trigger>) -> Resu
                 return Err(SkipReason::NoPartition);
             }
         }
+        Fault::MemoryPressure {
+            node,
+            bytes,
+            ttl_ms,
+            for_ms,
+        } => memory_pressure(world, fault, cause, node, bytes, ttl_ms, for_ms)?,
+    }
+    Ok(())
+}
+
+/// Queues a filler for the node's process (written as soon as it runs:
+/// at once, or when a paused node resumes) and, with `for_ms`, its
+/// deletion. A node that is down is skipped.
+fn memory_pressure(
+    world: &Arc<World>,
+    fault: &Fault,
+    cause: Option<Trigger>,
+    node: NodeRef,
+    bytes: u64,
+    ttl_ms: Option<u64>,
+    for_ms: Option<u64>,
+) -> Result<(), SkipReason> {
+    let NodeRef::Redis(idx) = node else {
+        unreachable!("the parser accepts memory pressure on Redis nodes only");
+    };
+    if matches!(world.liveness(|l| l.status(node)), Status::Down { .. }) {
+        return Err(SkipReason::NodeDown);
+    }
+    injected(world, fault, cause);
+    let id = world.next_filler();
+    world.push_pressure(idx, PressureJob::Fill { id, bytes, ttl_ms });
+    if let Some(ms) = for_ms {
+        let w = world.clone();
+        run_later(world, Duration::from_millis(ms), move || {
+            w.push_pressure(idx, PressureJob::Drain { id: Some(id) });
+        });
     }
     Ok(())
 }
@@ -200,7 +239,7 @@ pub fn heal_partitions(world: &Arc<World>) -> bool {
 }
 
 /// The final phase: resume every paused node, restart every crashed one,
-/// heal every partition. Clock changes stay (a clock that jumped does not
+/// heal every partition, delete every filler. Clock changes stay (a clock that jumped does not
 /// jump back), which is what production sees after an incident. A crashed
 /// Redis node still honours `restart_delay_ms` (the delayed-restart
 /// mitigation is the node's restart policy, not a fault): it comes back
@@ -220,4 +259,9 @@ pub fn heal_all(world: &Arc<World>) {
         restart_after(world, node, crash, wait_us);
     }
     heal_partitions(world);
+    if world.any_filler() {
+        for idx in 0..world.scenario().redis.nodes {
+            world.push_pressure(idx, PressureJob::Drain { id: None });
+        }
+    }
 }

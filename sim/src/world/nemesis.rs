@@ -20,6 +20,7 @@
 //! | `pause` | a client or a Redis node | `pause.ms` |
 //! | `clock_jump` | a Redis node or a client | `by_ms` from `clock_jump.ms` (may be negative) |
 //! | `partition` | a random two-way split of every node | `partition.ms`, then healed |
+//! | `memory_pressure` | a Redis node | filler of `memory_pressure.bytes`, without a TTL, kept for `memory_pressure.ms` (without `ms`: until the final heal) |
 
 use crate::model::{Fault, FaultSpec, NodeRef, RateSpan, Scenario, Span, When};
 use rand::{Rng, SeedableRng};
@@ -33,15 +34,17 @@ pub enum Class {
     Pause,
     ClockJump,
     Partition,
+    MemoryPressure,
 }
 
 impl Class {
-    pub const ALL: [Class; 5] = [
+    pub const ALL: [Class; 6] = [
         Class::Kill,
         Class::PowerLoss,
         Class::Pause,
         Class::ClockJump,
         Class::Partition,
+        Class::MemoryPressure,
     ];
 
     /// The `[nemesis]` key.
@@ -52,6 +55,7 @@ impl Class {
             Class::Pause => "pause",
             Class::ClockJump => "clock_jump",
             Class::Partition => "partition",
+            Class::MemoryPressure => "memory_pressure",
         }
     }
 
@@ -64,6 +68,7 @@ impl Class {
             Class::Pause => n.pause.rate,
             Class::ClockJump => n.clock_jump.rate,
             Class::Partition => n.partition.rate,
+            Class::MemoryPressure => n.memory_pressure.rate,
         }
     }
 }
@@ -144,6 +149,7 @@ pub fn quiet(n: &mut crate::model::Nemesis) {
     n.pause.rate = 0.0;
     n.clock_jump.rate = 0.0;
     n.partition.rate = 0.0;
+    n.memory_pressure.rate = 0.0;
 }
 
 /// Redis nodes.
@@ -195,6 +201,21 @@ fn fault_of(class: Class, s: &Scenario, rng: &mut ChaCha8Rng) -> Fault {
             groups: split(rng, &s.node_refs()),
             for_ms: Some(length(rng, n.partition.ms, 1) as u64),
         },
+        Class::MemoryPressure => {
+            let node = pick(rng, &redis_nodes(s));
+            let b = n.memory_pressure.bytes;
+            let bytes = rng.gen_range(b.lo.min(b.hi)..=b.hi.max(b.lo)).max(1);
+            let for_ms = n
+                .memory_pressure
+                .ms
+                .map(|ms| rng.gen_range(ms.lo.min(ms.hi)..=ms.hi.max(ms.lo)).max(1));
+            Fault::MemoryPressure {
+                node,
+                bytes,
+                ttl_ms: None,
+                for_ms,
+            }
+        }
     }
 }
 

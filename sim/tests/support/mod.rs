@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod real;
+pub mod real_mem;
 
 use locksim::history::{DiskOp, Event, EventKind};
 use locksim::model::clock::Clock;

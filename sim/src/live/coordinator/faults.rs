@@ -1,6 +1,7 @@
 //! Faults on real processes: SIGSTOP / SIGCONT for pauses, SIGKILL and a
 //! restart (same port, same directory, same persistence) for a Redis node's
-//! crash, SIGKILL and a respawn for a client's. Every injection and heal is
+//! crash, SIGKILL and a respawn for a client's, filler keys written to the
+//! real server for memory pressure (`filler.rs`). Every injection and heal is
 //! recorded in the history, as the simulator's `fault` module does.
 
 use super::{Action, Coord, LiveError, Msg, REDIS_READY_LIMIT};
@@ -36,6 +37,7 @@ impl Coord {
                 Ok(())
             }
             Action::Restart(node) => self.restart(node),
+            Action::Drain { node, id } => self.drain(node, Some(id)).await,
             Action::HealAll => {
                 self.record(None, EventKind::HealAll);
                 let paused: Vec<NodeRef> = self.paused.keys().copied().collect();
@@ -49,6 +51,9 @@ impl Coord {
                 }
                 for node in down {
                     self.restart(node)?;
+                }
+                for node in 0..self.redis.len() {
+                    self.drain(node, None).await?;
                 }
                 Ok(())
             }
@@ -112,6 +117,24 @@ impl Coord {
             Fault::Restart { node } => self.restart(node),
             // No partitions exist in live mode: nothing to heal.
             Fault::Heal => Ok(()),
+            Fault::MemoryPressure {
+                node: NodeRef::Redis(i),
+                bytes,
+                ttl_ms,
+                for_ms,
+            } => {
+                if self.down.contains(&NodeRef::Redis(i)) {
+                    return Ok(());
+                }
+                let id = self.fill(i, bytes, ttl_ms).await?;
+                if let Some(ms) = for_ms {
+                    self.later(Duration::from_millis(ms), Action::Drain { node: i, id });
+                }
+                Ok(())
+            }
+            Fault::MemoryPressure { .. } => Err(LiveError::Refused(
+                "a memory-pressure fault targets a Redis node".into(),
+            )),
             Fault::PowerLoss { .. }
             | Fault::Partition { .. }
             | Fault::ClockJump { .. }

@@ -15,6 +15,7 @@
 //! | `pause` | every client and Redis node | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Redis nodes, Sentinel) |
 //! | `clock-jump` | every client and Redis node, forward | TTL / 2; TTL + 10%; 2 x TTL |
 //! | `partition` | each node cut off from everyone; each client cut off from the Redis nodes only (it still reaches the resource); under Sentinel also the master with the point's client | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Sentinel) |
+//! | `memory-pressure` | every Redis node, only with a `maxmemory_bytes` | filler without a TTL of the room under the limit (`maxmemory` less the empty node's baseline: just enough to reach it, so `noeviction` refuses and a `volatile-*` policy has only TTL keys, the lock's, to evict), 2 x and 4 x that (an `allkeys-*` policy evicts more keys, so the lock is more likely among them); each for TTL / 10 (a burst that is gone while the holder still works), TTL / 2 and TTL + 10% |
 //!
 //! At one point the nodes come most relevant first (the point's client,
 //! the node the event happened on, then the rest) and lengths longest
@@ -23,6 +24,8 @@
 
 use super::points::Point;
 use crate::model::{Fault, NodeRef, Persistence, Scenario, Topology};
+use crate::redis::MemoryConfig;
+use crate::scenario::MAX_PRESSURE_BYTES;
 use std::fmt;
 
 /// A kind of fault `locksim check` can place.
@@ -33,16 +36,18 @@ pub enum Kind {
     Pause,
     ClockJump,
     Partition,
+    MemoryPressure,
 }
 
 impl Kind {
     /// Every kind, in the order a point tries them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Kill,
         Kind::PowerLoss,
         Kind::Pause,
         Kind::ClockJump,
         Kind::Partition,
+        Kind::MemoryPressure,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,11 +57,21 @@ impl Kind {
             Kind::Pause => "pause",
             Kind::ClockJump => "clock-jump",
             Kind::Partition => "partition",
+            Kind::MemoryPressure => "memory-pressure",
         }
     }
 
-    /// Parses `kill,pause,...`. `memory-pressure` is refused with the
-    /// reason (this build has no memory model).
+    /// Why this kind cannot be tried on `s`, if it cannot: memory pressure
+    /// needs a limit to press against.
+    pub fn unusable_on(self, s: &Scenario) -> Option<String> {
+        (self == Kind::MemoryPressure && s.redis.maxmemory_bytes == 0).then(|| {
+            "`memory-pressure` needs [redis] maxmemory_bytes in the scenario: without a limit \
+             Redis just grows and nothing is evicted or refused"
+                .to_string()
+        })
+    }
+
+    /// Parses `kill,pause,...`.
     pub fn parse_list(s: &str) -> Result<Vec<Kind>, String> {
         let mut out = Vec::new();
         for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -66,9 +81,7 @@ impl Kind {
                 "pause" => Kind::Pause,
                 "clock-jump" => Kind::ClockJump,
                 "partition" => Kind::Partition,
-                "memory-pressure" => {
-                    return Err("`memory-pressure` needs the Redis memory model (maxmemory and eviction), which this build does not have yet".into())
-                }
+                "memory-pressure" => Kind::MemoryPressure,
                 other => {
                     let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
                     return Err(format!(
@@ -96,7 +109,8 @@ impl fmt::Display for Kind {
 }
 
 /// The alphabet a scenario's `[nemesis]` implies: the classes with a
-/// nonzero rate, or every kind when it has none.
+/// nonzero rate, or every kind when it has none (memory pressure only
+/// with a `maxmemory`).
 pub fn alphabet_of(s: &Scenario) -> Vec<Kind> {
     let n = &s.nemesis;
     let mut out = Vec::new();
@@ -115,8 +129,14 @@ pub fn alphabet_of(s: &Scenario) -> Vec<Kind> {
     if n.partition.rate > 0.0 {
         out.push(Kind::Partition);
     }
+    if n.memory_pressure.rate > 0.0 {
+        out.push(Kind::MemoryPressure);
+    }
     if out.is_empty() {
-        out = Kind::ALL.to_vec();
+        out = Kind::ALL
+            .into_iter()
+            .filter(|k| k.unusable_on(s).is_none())
+            .collect();
     }
     out
 }
@@ -223,9 +243,39 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
             Kind::Partition => {
                 partitions(s, p, &nodes, around, sentinel.then_some(failover), &mut out)
             }
+            Kind::MemoryPressure => memory_pressure(s, &nodes, around, &mut out),
         }
     }
     out
+}
+
+/// Filler of the room under the limit, twice and four times that, on
+/// each Redis node, for TTL / 10, TTL / 2 and TTL + 10%.
+fn memory_pressure(s: &Scenario, nodes: &[NodeRef], around: u64, out: &mut Vec<Fault>) {
+    if s.redis.maxmemory_bytes == 0 {
+        return;
+    }
+    let base = MemoryConfig::of(&s.redis, s.clients.count).baseline_bytes;
+    let room = s.redis.maxmemory_bytes.saturating_sub(base).max(1);
+    let sizes = longest_first(
+        [room, 2 * room, 4 * room]
+            .map(|b| b.min(MAX_PRESSURE_BYTES))
+            .to_vec(),
+    );
+    let ttl = s.lock.ttl_ms.max(10);
+    let lens = longest_first(vec![ttl / 10, ttl / 2, around]);
+    for &node in nodes.iter().filter(|n| matches!(n, NodeRef::Redis(_))) {
+        for &bytes in &sizes {
+            for &ms in &lens {
+                out.push(Fault::MemoryPressure {
+                    node,
+                    bytes,
+                    ttl_ms: None,
+                    for_ms: Some(ms),
+                });
+            }
+        }
+    }
 }
 
 /// Each node cut off alone (a client either from everything or from the

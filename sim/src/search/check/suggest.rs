@@ -14,6 +14,7 @@
 //! | larger TTL margin | `ttl_ms` doubled | never |
 //! | min replicas | `min_replicas_to_write = 1` | already on; masters without replicas (`single`, `independent`) |
 //! | library upgrade | a newer library profile | always: no library profiles in this build (issue 11) |
+//! | no eviction | `maxmemory_policy = "noeviction"` (row 51: writes are refused instead of keys evicted) | no `maxmemory_bytes`; already `noeviction` |
 //!
 //! [`suggest`] runs one check per applicable mitigation through a closure
 //! (the caller builds each [`Check`](super::Check) with the same bound,
@@ -26,7 +27,7 @@
 //! and lengths".
 
 use super::{describe, Report, Verdict};
-use crate::model::{Persistence, Scenario};
+use crate::model::{MaxmemoryPolicy, Persistence, Scenario};
 use crate::scenario::parse_scenario;
 use locksim_models::Algorithm;
 
@@ -135,6 +136,21 @@ pub fn mitigations(s: &Scenario) -> Vec<Mitigation> {
         what: "a library version upgrade".into(),
         scenario: Err("no library profiles in this build yet (issue 11)".into()),
     });
+
+    let mut refusing = s.clone();
+    refusing.redis.maxmemory_policy = MaxmemoryPolicy::NoEviction;
+    out.push(make(
+        s,
+        "noeviction",
+        "maxmemory_policy = \"noeviction\"".into(),
+        if s.redis.maxmemory_bytes == 0 {
+            Err("no `maxmemory_bytes`: nothing is ever evicted".into())
+        } else if s.redis.maxmemory_policy == MaxmemoryPolicy::NoEviction {
+            Err("already `maxmemory_policy = \"noeviction\"`".into())
+        } else {
+            Ok(refusing)
+        },
+    ));
     out
 }
 

@@ -30,6 +30,20 @@ impl Core {
         self.expiry_waker.notify_one();
     }
 
+    /// Records `key-changed` (cause eviction) for each watched key among
+    /// `evicted`.
+    pub fn note_evictions(&self, evicted: &[Vec<u8>]) {
+        if evicted.is_empty() {
+            return;
+        }
+        for key in watched_keys(&self.world) {
+            if evicted.iter().any(|k| k == key.as_bytes()) {
+                self.world
+                    .key_state(self.idx, key, None, None, KeyCause::Eviction);
+            }
+        }
+    }
+
     /// Records `key-changed` for each watched key whose copy on this node
     /// changed (see [`World::key_state`]).
     pub fn watch_keys(&self, cause: KeyCause) {

@@ -15,14 +15,17 @@
 //! What the history learns from a server:
 //! - `command`: each client command with its argv and reply;
 //! - `key-changed`: whenever the lock key's owner or expiry on this node
-//!   changes, with its cause (command, expiry, crash, load, replication,
-//!   resync);
+//!   changes, with its cause (command, expiry, eviction, crash, load,
+//!   replication, resync);
+//! - `filler-written` / `filler-deleted`: a memory-pressure fault's
+//!   filler ([`filler`]);
 //! - `granted`: when a command a client sent as its acquire won the lock
 //!   here, by the algorithm's own [`locksim_models::Grant`] rule (the
 //!   `granted:redis-j:client-i` trigger).
 
 pub mod acks;
 pub mod core;
+pub mod filler;
 pub mod link;
 pub mod persist;
 pub mod replication;
@@ -31,7 +34,7 @@ pub mod sentinel;
 use self::core::{watched_keys, Core};
 use crate::history::{EventKind, KeyCause};
 use crate::model::NodeRef;
-use crate::redis::Role;
+use crate::redis::{MemoryConfig, RedisNode, Role};
 use crate::world::core::World;
 use crate::world::net::{addr_of, next_request, reply, Body, Response};
 use locksim_models::{Argv, Reply};
@@ -73,7 +76,8 @@ impl Server {
 pub async fn redis_process(world: Arc<World>, idx: usize) {
     let me = NodeRef::Redis(idx);
     world.boot(me);
-    let node = persist::boot(&world, idx);
+    let mut node = persist::boot(&world, idx);
+    apply_memory(&world, idx, &mut node);
     let ep = Endpoint::bind(addr_of(me))
         .await
         .expect("redis binds its port");
@@ -97,6 +101,12 @@ pub async fn redis_process(world: Arc<World>, idx: usize) {
     });
     core.watch_keys(KeyCause::Load);
     madsim::task::spawn_local(active_expiry(srv.clone()));
+    // Only a node with a limit can be pressed (the parser refuses memory
+    // pressure without one); another task would change madsim's draws for
+    // every other run.
+    if world.scenario().redis.maxmemory_bytes > 0 {
+        madsim::task::spawn_local(filler::pressure_task(srv.clone()));
+    }
     persist::start(&srv.core, &srv.persist);
     if let Some(r) = &srv.repl {
         replication::start(r);
@@ -124,11 +134,15 @@ async fn serve(srv: Rc<Server>) {
             let exec = n.execute(&argv, now);
             (exec, n.next_expiry_ms())
         };
+        // Evictions (before the command) are nobody's write.
+        let evictions = exec.evicted.len();
+        srv.commit(None, &exec.effects[..evictions]);
+        core.note_evictions(&exec.evicted);
         if is_wait(&argv) && !matches!(exec.reply, Reply::Error(_)) {
             wait_command(&srv, req.client, req.id, argv, from);
             continue;
         }
-        srv.commit(Some(req.client), &exec.effects);
+        srv.commit(Some(req.client), &exec.effects[evictions..]);
         if let Some(next) = next {
             if core.planned.get().is_none_or(|p| next < p) {
                 core.wake_expiry();
@@ -158,6 +172,33 @@ async fn serve(srv: Rc<Server>) {
         }
         reply(&core.ep, from, req.id, Response::Redis(exec.reply)).await;
     }
+}
+
+/// Gives a freshly booted or resynced node `[redis] maxmemory_*` (for
+/// this world's client count), when the scenario sets a limit; without
+/// one the node keeps no memory accounting at all.
+pub fn apply_memory(world: &World, idx: usize, node: &mut RedisNode) {
+    let s = world.scenario();
+    if s.redis.maxmemory_bytes == 0 {
+        return;
+    }
+    let cfg = MemoryConfig::of(&s.redis, s.clients.count);
+    node.set_memory(
+        cfg,
+        process_seed(world, idx),
+        world.wall_ms(NodeRef::Redis(idx)),
+    );
+}
+
+/// The random seed of a server process (eviction sampling, LFU, the
+/// dicts' hash): derived from the run's seed, the node and the boot time,
+/// so it never draws from madsim's generator (runs without `maxmemory`
+/// stay exactly as they were).
+pub fn process_seed(world: &World, idx: usize) -> u64 {
+    let mut z = world.seed() ^ (idx as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ world.now_us();
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn is_wait(argv: &[Vec<u8>]) -> bool {
@@ -261,6 +302,7 @@ async fn active_expiry(srv: Rc<Server>) {
 /// keyspace is gone (`key-changed`, cause crash) and its disk keeps what
 /// the crash kind allows (see [`crate::redis::disk`]).
 pub fn on_crash(world: &Arc<World>, idx: usize, power_loss: bool) {
+    world.drop_fills(idx);
     for key in watched_keys(world) {
         world.key_state(idx, key, None, None, KeyCause::Crash);
     }

@@ -348,6 +348,7 @@ fn on_full(srv: &Rc<Repl>, master: usize, run: u64, offset: u64, entries: Dump) 
     }
     let keys = entries.len();
     let mut node = RedisNode::load(entries.clone(), i64::MIN);
+    super::apply_memory(&srv.core.world, srv.core.idx, &mut node);
     node.set_role(Role::Replica);
     *srv.core.node.borrow_mut() = node;
     srv.core.wake_expiry();
