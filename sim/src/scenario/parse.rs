@@ -390,6 +390,17 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }
+    if c.ttl_ms == 0 && !matches!(c.algorithm, Algorithm::Setnx | Algorithm::SetNxPx) {
+        let e = s.get("ttl_ms").expect("a profile's TTL of 0 is set-nx-px");
+        return Err(cx.err(
+            &loc_of(e),
+            "`lock.ttl_ms` must be greater than 0, found 0",
+            format!(
+                "give {} a positive integer; only setnx and set-nx-px take a lock without a TTL (0)",
+                c.algorithm.name()
+            ),
+        ));
+    }
     if !renew_set {
         // The library's own ratio (Redisson: a third of the lease,
         // python-redis-lock: two thirds), else a third.
