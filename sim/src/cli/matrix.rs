@@ -191,16 +191,7 @@ fn write_svg(out: &std::path::Path, cells: &[MatrixCell]) -> std::io::Result<()>
     write_atomic(&out.join("matrix.svg"), svg.as_bytes())
 }
 
-fn pct(x: f64) -> String {
-    let p = x * 100.0;
-    if p == 0.0 {
-        "0".into()
-    } else if p < 1.0 {
-        format!("{p:.1}%")
-    } else {
-        format!("{p:.0}%")
-    }
-}
+use crate::report::libraries::pct;
 
 /// One short cell of the grid: violation rate and the kinds seen.
 fn short(c: &MatrixCell) -> String {

@@ -8,7 +8,8 @@ use crate::search::matrix::FaultClass;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-fn pct(x: f64) -> String {
+/// A rate as the matrix reports print it: `0`, `0.5%`, `12%`.
+pub fn pct(x: f64) -> String {
     let p = x * 100.0;
     if p == 0.0 {
         "0".into()

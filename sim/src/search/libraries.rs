@@ -14,11 +14,9 @@
 //! does. The failover class runs on Sentinel (Redisson's topology); it is
 //! skipped for the Redlock libraries, which run on independent masters.
 
-use super::matrix::{base, wilson, FaultClass};
-use crate::model::{Persistence, Scenario, Verdict};
-use crate::oracle::ViolationKind;
+use super::matrix::{base, wilson, FaultClass, RunStat};
+use crate::model::{Persistence, Scenario};
 use crate::search::sweep::sweep;
-use crate::world::run::run;
 use locksim_models::library::{self, Profile, Version};
 use locksim_models::{Algorithm, LockConfig};
 use serde::Serialize;
@@ -154,34 +152,23 @@ pub fn run_libraries(seeds: u64, jobs: usize) -> Vec<LibraryRow> {
     let stats = sweep(
         &work,
         jobs,
-        |&(i, seed)| {
-            let o = run(&scenarios[i], seed);
-            let has = |k| o.check.violations.iter().any(|v| v.kind == k);
-            (
-                o.verdict() == Verdict::Violation,
-                has(ViolationKind::L),
-                has(ViolationKind::R),
-                !o.check.unfinished.is_empty(),
-            )
-        },
+        |&(i, seed)| RunStat::measure(&scenarios[i], seed),
         &|_| {},
     );
     specs
         .iter()
         .enumerate()
         .map(|(i, spec)| {
-            let runs: Vec<(bool, bool, bool, bool)> = work
+            let runs: Vec<RunStat> = work
                 .iter()
                 .zip(&stats)
                 .filter(|((j, _), _)| *j == i)
                 .map(|(_, s)| *s)
                 .collect();
             let n = runs.len() as u64;
-            let count = |f: fn(&(bool, bool, bool, bool)) -> bool| {
-                runs.iter().filter(|r| f(r)).count() as u64
-            };
-            let violations = count(|r| r.0);
-            let l = count(|r| r.1);
+            let count = |f: fn(&RunStat) -> bool| runs.iter().filter(|r| f(r)).count() as u64;
+            let violations = count(|r| r.violation);
+            let l = count(|r| r.l);
             let (lo, hi) = wilson(violations, n);
             let gt = ground_truth(spec);
             let rate = |k: u64| if n == 0 { 0.0 } else { k as f64 / n as f64 };
@@ -192,13 +179,13 @@ pub fn run_libraries(seeds: u64, jobs: usize) -> Vec<LibraryRow> {
                 runs: n,
                 violations,
                 l,
-                r: count(|r| r.2),
-                liveness: count(|r| r.3),
+                r: count(|r| r.r),
+                liveness: count(|r| r.unfinished),
                 violation_rate: rate(violations),
                 wilson_lo: lo,
                 wilson_hi: hi,
-                liveness_rate: rate(count(|r| r.3)),
-                first_seed: runs.iter().position(|r| r.0).map(|p| p as u64),
+                liveness_rate: rate(count(|r| r.unfinished)),
+                first_seed: runs.iter().position(|r| r.violation).map(|p| p as u64),
                 rows: gt.map(|(r, _)| r.to_vec()).unwrap_or_default(),
                 expect_l: gt.map(|(_, e)| e),
                 agrees: gt.map(|(_, expect_l)| (l > 0) == expect_l),

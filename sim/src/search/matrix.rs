@@ -366,14 +366,34 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// What one run contributes.
+/// What one run contributes to a cell (here and in the library matrix).
 #[derive(Clone, Copy)]
-struct RunStat {
-    violation: bool,
-    l: bool,
-    r: bool,
-    unfinished: bool,
-    wall_ms: f64,
+pub struct RunStat {
+    pub violation: bool,
+    pub l: bool,
+    pub r: bool,
+    /// Some client did not finish.
+    pub unfinished: bool,
+    /// Wall time of the run (ms, one thread).
+    pub wall_ms: f64,
+}
+
+impl RunStat {
+    /// Runs `s` with `seed` and reads the verdict's kinds.
+    pub fn measure(s: &Scenario, seed: u64) -> RunStat {
+        use crate::oracle::ViolationKind;
+        let start = Instant::now();
+        let o = run(s, seed);
+        let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+        let has = |k| o.check.violations.iter().any(|v| v.kind == k);
+        RunStat {
+            violation: o.verdict() == Verdict::Violation,
+            l: has(ViolationKind::L),
+            r: has(ViolationKind::R),
+            unfinished: !o.check.unfinished.is_empty(),
+            wall_ms,
+        }
+    }
 }
 
 /// Measures every cell on seeds `0..seeds` with `jobs` threads.
@@ -400,20 +420,7 @@ pub fn run_matrix(
     let stats = sweep(
         &work,
         jobs,
-        |&(i, seed)| {
-            let start = Instant::now();
-            let o = run(&scenarios[i], seed);
-            let wall_ms = start.elapsed().as_secs_f64() * 1e3;
-            use crate::oracle::ViolationKind;
-            let has = |k| o.check.violations.iter().any(|v| v.kind == k);
-            RunStat {
-                violation: o.verdict() == Verdict::Violation,
-                l: has(ViolationKind::L),
-                r: has(ViolationKind::R),
-                unfinished: !o.check.unfinished.is_empty(),
-                wall_ms,
-            }
-        },
+        |&(i, seed)| RunStat::measure(&scenarios[i], seed),
         &|done| progress(done, total),
     );
     let mut out = Vec::with_capacity(specs.len());
