@@ -111,6 +111,10 @@ pub struct LockConfig {
     pub script_release: Option<String>,
     /// Lua source overriding the algorithm's renew/extend script.
     pub script_renew: Option<String>,
+    /// Redlock on Redis Cluster: one key per Redlock "node" (endpoint `i`
+    /// locks `keys[i]`), chosen so that their hash tags land on different
+    /// shards. Empty: every endpoint locks `key`.
+    pub keys: Vec<String>,
 }
 
 impl LockConfig {
@@ -149,7 +153,16 @@ impl LockConfig {
             script_acquire: None,
             script_release: None,
             script_renew: None,
+            keys: Vec::new(),
         }
+    }
+
+    /// The lock key endpoint `node` uses: `keys[node]` when `keys` is set
+    /// (Redlock on Redis Cluster), else `key`.
+    pub fn key_for(&self, node: usize) -> &str {
+        self.keys
+            .get(node)
+            .map_or(self.key.as_str(), String::as_str)
     }
 
     /// Checks the combinations the algorithms cannot honour, so that a
@@ -181,6 +194,7 @@ impl LockConfig {
         }
         only("stale_recovery", self.stale_recovery, &[Setnx])?;
         only("sequential", self.sequential, &[Redlock])?;
+        only("keys", !self.keys.is_empty(), &[Redlock])?;
         only("reentrant_depth", self.reentrant_depth != 1, &[Watchdog])?;
         if self.reentrant_depth == 0 {
             return Err("`reentrant_depth` must be at least 1".into());

@@ -288,6 +288,8 @@ fn lock() -> impl Strategy<Value = LockConfig> {
                 script_acquire: sa,
                 script_release: sr,
                 script_renew: sn,
+                // Only Redlock on a cluster takes keys (see `scenario()`).
+                keys: Vec::new(),
             }
         })
 }
@@ -296,7 +298,8 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
     let topology = prop_oneof![
         Just(Topology::Single),
         Just(Topology::Independent),
-        Just(Topology::Sentinel)
+        Just(Topology::Sentinel),
+        Just(Topology::Cluster)
     ];
     let persistence = prop_oneof![
         Just(Persistence::None),
@@ -312,20 +315,34 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
         0..=MAX_MS,
         span_u64(MAX_MS),
         0..=MAX_MS,
+        (1..=MAX_NODES, any::<usize>(), 1..=MAX_MS),
     )
         .prop_map(
-            |(topology, n, persistence, rdb, restart, lag, failover)| RedisConfig {
-                topology,
-                nodes: match topology {
-                    Topology::Single => 1,
-                    Topology::Independent => n,
-                    Topology::Sentinel => n.max(2),
-                },
-                persistence,
-                rdb_save_every_ms: rdb,
-                restart_delay_ms: restart,
-                replication_lag_ms: lag,
-                failover_after_ms: failover,
+            |(topology, n, persistence, rdb, restart, lag, failover, cluster)| {
+                // Cluster keys are written (and accepted) for clusters only.
+                let (shards, per, timeout) = match topology {
+                    Topology::Cluster => {
+                        (cluster.0, cluster.1 % (MAX_NODES / cluster.0), cluster.2)
+                    }
+                    _ => (3, 1, 15_000),
+                };
+                RedisConfig {
+                    topology,
+                    nodes: match topology {
+                        Topology::Single => 1,
+                        Topology::Independent => n,
+                        Topology::Sentinel => n.max(2),
+                        Topology::Cluster => RedisConfig::cluster_nodes(shards, per),
+                    },
+                    persistence,
+                    rdb_save_every_ms: rdb,
+                    restart_delay_ms: restart,
+                    replication_lag_ms: lag,
+                    failover_after_ms: failover,
+                    shards,
+                    replicas_per_shard: per,
+                    cluster_node_timeout_ms: timeout,
+                }
             },
         )
 }
@@ -387,27 +404,34 @@ fn base() -> impl Strategy<Value = Scenario> {
         1..=10_000_000u64,
         prop_oneof![Just(0.8), Just(1.0), 0.001..=1.0f64],
     );
-    (top, lock(), redis(), network(), clients(), nemesis()).prop_map(
+    let keys = prop::collection::btree_set("[a-z{}:]{1,8}", 1..6);
+    (top, lock(), redis(), network(), clients(), nemesis(), keys).prop_map(
         |(
             (name, about, expect, seed, duration_ms, heal_at),
-            lock,
+            mut lock,
             redis,
             network,
             clients,
             nemesis,
-        )| Scenario {
-            name,
-            about,
-            expect,
-            seed,
-            duration_ms,
-            heal_at,
-            lock,
-            redis,
-            network,
-            clients,
-            faults: Vec::new(),
-            nemesis,
+            keys,
+        )| {
+            if redis.topology == Topology::Cluster && lock.algorithm == Algorithm::Redlock {
+                lock.keys = keys.into_iter().collect();
+            }
+            Scenario {
+                name,
+                about,
+                expect,
+                seed,
+                duration_ms,
+                heal_at,
+                lock,
+                redis,
+                network,
+                clients,
+                faults: Vec::new(),
+                nemesis,
+            }
         },
     )
 }

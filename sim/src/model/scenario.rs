@@ -64,11 +64,20 @@ pub enum Topology {
     Independent,
     /// `redis-0` is master, the rest are replicas; Sentinel fails over.
     Sentinel,
+    /// Redis Cluster: `shards` masters (`redis-0 .. redis-<shards-1>`),
+    /// each with `replicas_per_shard` replicas after them; the cluster
+    /// detects failures and elects replicas itself.
+    Cluster,
 }
 
 impl Topology {
     /// Every topology, in the order of the scenario format's docs.
-    pub const ALL: [Topology; 3] = [Topology::Single, Topology::Independent, Topology::Sentinel];
+    pub const ALL: [Topology; 4] = [
+        Topology::Single,
+        Topology::Independent,
+        Topology::Sentinel,
+        Topology::Cluster,
+    ];
 
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
@@ -76,6 +85,7 @@ impl Topology {
             Topology::Single => "single",
             Topology::Independent => "independent",
             Topology::Sentinel => "sentinel",
+            Topology::Cluster => "cluster",
         }
     }
 }
@@ -120,6 +130,39 @@ pub struct RedisConfig {
     pub restart_delay_ms: u64,
     pub replication_lag_ms: Span<u64>,
     pub failover_after_ms: u64,
+    /// `cluster`: how many masters split the 16384 hash slots.
+    pub shards: usize,
+    /// `cluster`: replicas of each master.
+    pub replicas_per_shard: usize,
+    /// `cluster`: Redis's `cluster-node-timeout`.
+    pub cluster_node_timeout_ms: u64,
+}
+
+impl RedisConfig {
+    /// The node count a cluster of `shards` masters with
+    /// `replicas_per_shard` replicas each has.
+    pub fn cluster_nodes(shards: usize, replicas_per_shard: usize) -> usize {
+        shards * (1 + replicas_per_shard)
+    }
+
+    /// Cluster layout: the shard `redis-<node>` belongs to. Shard s's
+    /// master is `redis-<s>`, its replicas are
+    /// `redis-<shards + s * replicas_per_shard + r>`.
+    pub fn shard_of(&self, node: usize) -> usize {
+        if node < self.shards {
+            node
+        } else {
+            (node - self.shards) / self.replicas_per_shard.max(1)
+        }
+    }
+
+    /// Cluster layout: the nodes of shard `s`, its first master first.
+    pub fn shard_nodes(&self, s: usize) -> Vec<usize> {
+        let first = self.shards + s * self.replicas_per_shard;
+        std::iter::once(s)
+            .chain(first..first + self.replicas_per_shard)
+            .collect()
+    }
 }
 
 /// `[network]`.

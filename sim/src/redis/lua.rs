@@ -65,6 +65,10 @@ pub(crate) struct ScriptFlags {
     pub compat: bool,
     /// `flags=no-writes`.
     pub no_writes: bool,
+    /// `flags=allow-cross-slot-keys`.
+    pub allow_cross_slot: bool,
+    /// `flags=no-cluster`.
+    pub no_cluster: bool,
 }
 
 /// How one script runs.
@@ -73,6 +77,7 @@ pub(crate) struct RunParams {
     pub mode: ExpiryMode,
     pub replica: bool,
     pub read_only: bool,
+    pub cluster: Option<super::cluster::ScriptCluster>,
 }
 
 struct Script {
@@ -279,6 +284,7 @@ impl LuaEngine {
             env.mode = p.mode;
             env.replica = p.replica;
             env.read_only = p.read_only;
+            env.cluster = p.cluster;
             env.write_dirty = false;
             env.propagate = true;
             env.steps = 0;
@@ -345,6 +351,7 @@ mod tests {
             mode: ExpiryMode::Master,
             replica: false,
             read_only: false,
+            cluster: None,
         };
         e.run(&sha, &[], &[], &mut Keyspace::default(), p, &mut Vec::new())
     }

@@ -9,6 +9,8 @@
 //! While a script runs, the node's keyspace lives in a [`ScriptEnv`] owned
 //! by the engine; its address is kept in the Lua registry.
 
+use super::cluster;
+use super::cluster::ScriptCluster;
 use super::commands::{self, Lookup, MAY_REPLICATE, NOSCRIPT, READONLY_ERR, WRITE};
 use super::keyspace::{Ctx, ExpiryMode, Keyspace};
 use super::luaconv::{error_text, fmt_g17};
@@ -37,6 +39,8 @@ pub(crate) struct ScriptEnv {
     /// Hook periods used by the running script.
     pub steps: u64,
     pub killed: bool,
+    /// On a Redis Cluster node (client scripts only).
+    pub cluster: Option<ScriptCluster>,
 }
 
 impl Default for ScriptEnv {
@@ -53,6 +57,7 @@ impl Default for ScriptEnv {
             rand: 0x1234_ABCD_330E,
             steps: 0,
             killed: false,
+            cluster: None,
         }
     }
 }
@@ -220,6 +225,10 @@ pub(crate) fn script_call(env: &mut ScriptEnv, argv: &[Vec<u8>]) -> Result<Reply
             return Err(format!("-{READONLY_ERR}"));
         }
         env.write_dirty = true;
+    }
+    if let Some(c) = &mut env.cluster {
+        cluster::script_check(&c.gate, argv, c.allow_cross_slot, &mut c.slot)
+            .map_err(str::to_string)?;
     }
     let mut ctx = Ctx {
         ks: &mut env.ks,

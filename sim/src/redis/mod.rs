@@ -11,6 +11,7 @@
 mod args;
 mod bytecode;
 mod cli;
+pub mod cluster;
 mod commands;
 pub mod disk;
 mod hash;

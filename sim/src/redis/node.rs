@@ -2,10 +2,12 @@
 //! machine. The caller supplies the node's wall time for every step; the
 //! node never reads a clock and never iterates a hash map.
 
+use super::cluster::{self, ClusterGate};
 use super::commands::{self, arity_error, arity_ok, Cmd, Lookup, Spec, READONLY_ERR, WRITE};
 use super::keyspace::{Ctx, Entry, ExpiryMode, Keyspace, Value};
 use super::lua::LuaEngine;
 use locksim_models::protocol::{Argv, Reply};
+use std::sync::Arc;
 
 pub use crate::model::Role;
 
@@ -27,6 +29,9 @@ pub struct RedisNode {
     pub(super) role: Role,
     /// Created on the first script command.
     pub(super) lua: Option<Box<LuaEngine>>,
+    /// A Redis Cluster node: what it knows of the cluster (see
+    /// [`super::cluster`]). `None`: cluster support disabled.
+    pub(super) cluster: Option<Arc<ClusterGate>>,
 }
 
 /// Wraps a command's propagated operations the way Redis 7.0 does.
@@ -50,6 +55,17 @@ impl RedisNode {
 
     pub fn set_role(&mut self, role: Role) {
         self.role = role;
+    }
+
+    /// Makes this a Redis Cluster node with this view of the cluster (or
+    /// a plain node with `None`).
+    pub fn set_cluster(&mut self, gate: Option<Arc<ClusterGate>>) {
+        self.cluster = gate;
+    }
+
+    /// The view of the cluster this node answers by, if it is a cluster node.
+    pub fn cluster(&self) -> Option<&Arc<ClusterGate>> {
+        self.cluster.as_ref()
     }
 
     /// Runs one client command at node wall time `now_ms` (Unix ms). Time
@@ -146,6 +162,13 @@ impl RedisNode {
     /// Redis's `processCommand` + `call`, for a client or (`apply`) for
     /// the master's stream.
     fn dispatch(&mut self, argv: &[Vec<u8>], now: i64, apply: bool, also: &mut Vec<Argv>) -> Reply {
+        let gate = if apply { None } else { self.cluster.clone() };
+        if let Some(reply) = gate
+            .as_deref()
+            .and_then(|g| cluster::cluster_command(g, argv))
+        {
+            return reply;
+        }
         let spec = match commands::lookup(argv) {
             Lookup::Found(spec) => spec,
             Lookup::Unknown => return commands::unknown_command_error(argv),
@@ -153,6 +176,9 @@ impl RedisNode {
         };
         if !arity_ok(spec, argv.len()) {
             return arity_error(spec);
+        }
+        if let Some(reply) = gate.as_deref().and_then(|g| cluster::route(g, argv)) {
+            return reply;
         }
         let replica = self.role == Role::Replica;
         if replica && !apply && self.is_write(spec, argv) {

@@ -12,6 +12,7 @@ pub mod error;
 mod faults;
 
 mod parse;
+mod redis_section;
 mod schema;
 mod tree;
 mod values;

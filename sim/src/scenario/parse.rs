@@ -9,9 +9,10 @@
 use super::defaults;
 use super::error::{Loc, ScenarioError};
 use super::faults::parse_faults;
+use super::redis_section;
 use super::schema::{
-    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_MS, MAX_NODES, NEMESIS_KEYS, NETWORK_KEYS,
-    RATE_KEYS, REDIS_KEYS, RELEASES, RENEW_ON_ERROR, TOP_KEYS,
+    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_MS, NEMESIS_KEYS, NETWORK_KEYS, RATE_KEYS,
+    REDIS_KEYS, RELEASES, RENEW_ON_ERROR, TOP_KEYS,
 };
 use super::tree::{parse_tree, Entry, Node, Value};
 use super::values::{
@@ -178,7 +179,7 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
         }
     };
 
-    let lock = match top.get("lock") {
+    let lock_sect = match top.get("lock") {
         None => {
             return Err(cx.err(
                 &None,
@@ -186,8 +187,9 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
                 "add a [lock] section with algorithm = \"set-nx-px\" (or setnx, setnx-expire, setnx-getset, watchdog, redlock)",
             ))
         }
-        Some(e) => lock(cx, &section(cx, "lock", &e.key_loc, &e.node, LOCK_KEYS)?)?,
+        Some(e) => section(cx, "lock", &e.key_loc, &e.node, LOCK_KEYS)?,
     };
+    let mut lock = lock(cx, &lock_sect)?;
     let empty = Node {
         loc: None,
         value: Value::Table(Vec::new()),
@@ -198,7 +200,8 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
             None => section(cx, key, &None, &empty, keys),
         }
     };
-    let redis = redis(cx, &sub("redis", REDIS_KEYS)?, lock.algorithm)?;
+    let redis = redis_section::redis(cx, &sub("redis", REDIS_KEYS)?, lock.algorithm)?;
+    redis_section::cluster_keys(cx, &lock_sect, &mut lock, &redis)?;
     let network = network(cx, &sub("network", NETWORK_KEYS)?)?;
     let clients = clients(cx, &sub("clients", CLIENTS_KEYS)?)?;
     let nemesis = nemesis(cx, &sub("nemesis", NEMESIS_KEYS)?)?;
@@ -324,6 +327,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "script_acquire" => c.script_acquire = Some(nonempty(cx, s, e)?),
             "script_release" => c.script_release = Some(nonempty(cx, s, e)?),
             "script_renew" => c.script_renew = Some(nonempty(cx, s, e)?),
+            "keys" => c.keys = redis_section::lock_keys(cx, e, algorithm)?,
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }
@@ -364,62 +368,6 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
         ));
     }
     Ok(c)
-}
-
-fn redis(cx: &Cx, s: &Sect, algorithm: Algorithm) -> Result<RedisConfig, ScenarioError> {
-    let topology = match s.get("topology") {
-        None => defaults::topology(algorithm),
-        Some(e) => choice(cx, s, e, "topology", &named(Topology::ALL, Topology::name))?,
-    };
-    let mut r = defaults::redis(topology);
-    for e in s.entries {
-        match e.key.as_str() {
-            "topology" => {}
-            "nodes" => {
-                let n = uint(cx, s, e, 1, MAX_NODES as u64)? as usize;
-                let bad = match topology {
-                    Topology::Single if n != 1 => {
-                        Some("a single topology has exactly one node (nodes = 1)")
-                    }
-                    Topology::Sentinel if n < 2 => Some(
-                        "a sentinel topology needs a master and at least one replica (nodes >= 2)",
-                    ),
-                    _ => None,
-                };
-                if let Some(why) = bad {
-                    let how = if s.get("topology").is_none() {
-                        format!(" (the default for {})", algorithm.name())
-                    } else {
-                        String::new()
-                    };
-                    let t = topology.name();
-                    return Err(cx.err(
-                        &loc_of(e),
-                        format!("`redis.nodes` = {n} is impossible with topology = \"{t}\"{how}"),
-                        format!(
-                            "{why}; use topology = \"independent\" for several unrelated masters"
-                        ),
-                    ));
-                }
-                r.nodes = n;
-            }
-            "persistence" => {
-                r.persistence = choice(
-                    cx,
-                    s,
-                    e,
-                    "persistence mode",
-                    &named(Persistence::ALL, Persistence::name),
-                )?
-            }
-            "rdb_save_every_ms" => r.rdb_save_every_ms = uint(cx, s, e, 1, MAX_MS)?,
-            "restart_delay_ms" => r.restart_delay_ms = uint(cx, s, e, 0, MAX_MS)?,
-            "replication_lag_ms" => r.replication_lag_ms = range_u64(cx, s, e)?,
-            "failover_after_ms" => r.failover_after_ms = uint(cx, s, e, 0, MAX_MS)?,
-            _ => return Err(unknown_key(cx, s, e, REDIS_KEYS)),
-        }
-    }
-    Ok(r)
 }
 
 fn network(cx: &Cx, s: &Sect) -> Result<NetworkConfig, ScenarioError> {

@@ -58,6 +58,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "script_acquire",
     "script_release",
     "script_renew",
+    "keys",
 ];
 /// The keys of `[redis]`.
 pub(crate) const REDIS_KEYS: &[&str] = &[
@@ -68,6 +69,9 @@ pub(crate) const REDIS_KEYS: &[&str] = &[
     "restart_delay_ms",
     "replication_lag_ms",
     "failover_after_ms",
+    "shards",
+    "replicas_per_shard",
+    "cluster_node_timeout_ms",
 ];
 /// The keys of `[network]`.
 pub(crate) const NETWORK_KEYS: &[&str] = &["latency_ms", "loss"];

@@ -150,10 +150,15 @@ fn resp_len(argv: &Argv) -> u64 {
 }
 
 /// Binds the replication port and starts the process's replication tasks,
-/// in the role the world says this node has. `None` outside `sentinel`.
+/// in the role the world says this node has. `None` outside `sentinel`
+/// and `cluster`.
 pub async fn boot(core: &Rc<Core>, persist: &Rc<Persister>) -> Option<Rc<Repl>> {
     let (world, idx) = (&core.world, core.idx);
-    if world.scenario().redis.topology != crate::model::Topology::Sentinel {
+    use crate::model::Topology;
+    if !matches!(
+        world.scenario().redis.topology,
+        Topology::Sentinel | Topology::Cluster
+    ) {
         return None;
     }
     let ep = Endpoint::bind(repl_addr(idx))

@@ -1,0 +1,208 @@
+//! The `[redis]` section: the topology and its layout (a cluster derives
+//! its node count from `shards` and `replicas_per_shard`), and Redlock's
+//! per-shard keys on a cluster (`[lock] keys`), which depend on it.
+
+use super::defaults;
+use super::error::ScenarioError;
+use super::schema::{named, MAX_MS, MAX_NODES, REDIS_KEYS};
+use super::tree::{Entry, Value};
+use super::values::{choice, loc_of, range_u64, uint, unknown_key, Cx, Sect};
+use crate::model::*;
+use locksim_models::{Algorithm, LockConfig};
+
+/// `lock.keys`: Redlock's per-endpoint keys (on Redis Cluster), distinct
+/// non-empty strings.
+pub(crate) fn lock_keys(
+    cx: &Cx,
+    e: &Entry,
+    algorithm: Algorithm,
+) -> Result<Vec<String>, ScenarioError> {
+    let hint = "keys = [\"{b}lock\", \"{c}lock\", \"{a}lock\"]: one key per Redlock node, whose hash tags land on different shards";
+    if algorithm != Algorithm::Redlock {
+        return Err(cx.err(
+            &loc_of(e),
+            format!(
+                "`lock.keys` has no effect with algorithm = \"{}\"",
+                algorithm.name()
+            ),
+            "keys are Redlock's per-node keys on a Redis Cluster; a single-key lock uses `key`",
+        ));
+    }
+    let Value::Array(items) = &e.node.value else {
+        return Err(cx.err(
+            &loc_of(e),
+            format!(
+                "`lock.keys` must be an array of strings, found {}",
+                e.node.value.type_name()
+            ),
+            hint,
+        ));
+    };
+    if items.is_empty() {
+        return Err(cx.err(&loc_of(e), "`lock.keys` must not be empty", hint));
+    }
+    let mut keys: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let at = item.loc.clone().or_else(|| loc_of(e));
+        match &item.value {
+            Value::Str(k) if !k.is_empty() && !keys.contains(k) => keys.push(k.clone()),
+            Value::Str(k) if k.is_empty() => {
+                return Err(cx.err(&at, "`lock.keys` holds an empty key", hint))
+            }
+            Value::Str(k) => {
+                return Err(cx.err(
+                    &at,
+                    format!("`lock.keys` names {k:?} twice"),
+                    "each Redlock node needs its own key",
+                ))
+            }
+            other => {
+                return Err(cx.err(
+                    &at,
+                    format!("`lock.keys` must hold strings, found {}", other.type_name()),
+                    hint,
+                ))
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Redlock on a cluster locks one key per shard (`lock.keys`, by default
+/// [`crate::model::slots::redlock_keys`]); `keys` means nothing elsewhere.
+pub(crate) fn cluster_keys(
+    cx: &Cx,
+    lock_sect: &Sect,
+    lock: &mut LockConfig,
+    redis: &RedisConfig,
+) -> Result<(), ScenarioError> {
+    let cluster = redis.topology == Topology::Cluster;
+    match lock_sect.get("keys") {
+        Some(e) if !cluster => Err(cx.err(
+            &loc_of(e),
+            format!(
+                "`lock.keys` applies only to topology = \"cluster\" (this is \"{}\")",
+                redis.topology.name()
+            ),
+            "on independent masters every Redlock node locks `key`; remove `keys`",
+        )),
+        None if cluster && lock.algorithm == Algorithm::Redlock => {
+            lock.keys = crate::model::slots::redlock_keys(&lock.key, redis.shards);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn redis(cx: &Cx, s: &Sect, algorithm: Algorithm) -> Result<RedisConfig, ScenarioError> {
+    let topology = match s.get("topology") {
+        None => defaults::topology(algorithm),
+        Some(e) => choice(cx, s, e, "topology", &named(Topology::ALL, Topology::name))?,
+    };
+    let cluster = topology == Topology::Cluster;
+    let mut r = defaults::redis(topology);
+    let mut nodes_given = None;
+    for e in s.entries {
+        match e.key.as_str() {
+            "topology" => {}
+            "nodes" => {
+                let n = uint(cx, s, e, 1, MAX_NODES as u64)? as usize;
+                let bad = match topology {
+                    Topology::Single if n != 1 => {
+                        Some("a single topology has exactly one node (nodes = 1)")
+                    }
+                    Topology::Sentinel if n < 2 => Some(
+                        "a sentinel topology needs a master and at least one replica (nodes >= 2)",
+                    ),
+                    _ => None,
+                };
+                if let Some(why) = bad {
+                    let how = if s.get("topology").is_none() {
+                        format!(" (the default for {})", algorithm.name())
+                    } else {
+                        String::new()
+                    };
+                    let t = topology.name();
+                    return Err(cx.err(
+                        &loc_of(e),
+                        format!("`redis.nodes` = {n} is impossible with topology = \"{t}\"{how}"),
+                        format!(
+                            "{why}; use topology = \"independent\" for several unrelated masters"
+                        ),
+                    ));
+                }
+                r.nodes = n;
+                nodes_given = Some((e, n));
+            }
+            "persistence" => {
+                r.persistence = choice(
+                    cx,
+                    s,
+                    e,
+                    "persistence mode",
+                    &named(Persistence::ALL, Persistence::name),
+                )?
+            }
+            "rdb_save_every_ms" => r.rdb_save_every_ms = uint(cx, s, e, 1, MAX_MS)?,
+            "restart_delay_ms" => r.restart_delay_ms = uint(cx, s, e, 0, MAX_MS)?,
+            "replication_lag_ms" => r.replication_lag_ms = range_u64(cx, s, e)?,
+            "failover_after_ms" => r.failover_after_ms = uint(cx, s, e, 0, MAX_MS)?,
+            "shards" | "replicas_per_shard" | "cluster_node_timeout_ms" if !cluster => {
+                return Err(cx.err(
+                    &loc_of(e),
+                    format!(
+                        "`redis.{}` applies only to topology = \"cluster\" (this is \"{}\")",
+                        e.key,
+                        topology.name()
+                    ),
+                    format!("set topology = \"cluster\", or remove `{}`", e.key),
+                ))
+            }
+            "shards" => r.shards = uint(cx, s, e, 1, MAX_NODES as u64)? as usize,
+            "replicas_per_shard" => {
+                r.replicas_per_shard = uint(cx, s, e, 0, MAX_NODES as u64 - 1)? as usize
+            }
+            "cluster_node_timeout_ms" => r.cluster_node_timeout_ms = uint(cx, s, e, 1, MAX_MS)?,
+            _ => return Err(unknown_key(cx, s, e, REDIS_KEYS)),
+        }
+    }
+    if cluster {
+        cluster_layout(cx, s, &mut r, nodes_given)?;
+    }
+    Ok(r)
+}
+
+/// A cluster's node count follows from its layout: `shards` masters, each
+/// with `replicas_per_shard` replicas. A `nodes` key must agree.
+fn cluster_layout(
+    cx: &Cx,
+    s: &Sect,
+    r: &mut RedisConfig,
+    nodes_given: Option<(&Entry, usize)>,
+) -> Result<(), ScenarioError> {
+    let (shards, per) = (r.shards, r.replicas_per_shard);
+    let derived = RedisConfig::cluster_nodes(shards, per);
+    let layout = format!("shards = {shards} x (1 master + {per} replicas) = {derived} nodes");
+    if derived > MAX_NODES {
+        let at = s
+            .get("replicas_per_shard")
+            .or_else(|| s.get("shards"))
+            .map_or_else(|| s.loc.clone(), loc_of);
+        return Err(cx.err(
+            &at,
+            format!("a cluster of {layout} is more than the {MAX_NODES} Redis nodes locksim simulates"),
+            "use fewer shards or fewer replicas_per_shard (3 shards x 1 replica = 6 nodes, 3 x 2 = 9)",
+        ));
+    }
+    if let Some((e, n)) = nodes_given {
+        if n != derived {
+            return Err(cx.err(
+                &loc_of(e),
+                format!("`redis.nodes` = {n} disagrees with the cluster layout: {layout}"),
+                format!("remove `nodes` (a cluster derives it from its layout), or write nodes = {derived}"),
+            ));
+        }
+    }
+    r.nodes = derived;
+    Ok(())
+}
