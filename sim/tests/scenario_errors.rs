@@ -821,6 +821,107 @@ fn display_format() {
 
 const VALID: &str = include_str!("data/everything.toml");
 
+// ------------------------------------------------------- Redis Cluster
+
+#[test]
+fn cluster_nodes_must_agree_with_the_layout() {
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nnodes = 5\n"),
+        7,
+        9,
+        "disagrees with the cluster layout: shards = 3 x (1 master + 1 replicas) = 6 nodes",
+        Some("write nodes = 6"),
+    );
+    // Given after the layout it changes, too.
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nnodes = 6\nreplicas_per_shard = 2\n"),
+        7,
+        9,
+        "= 9 nodes",
+        Some("nodes = 9"),
+    );
+    let s = parse_scenario(
+        &head("[redis]\ntopology = \"cluster\"\nnodes = 9\nreplicas_per_shard = 2\n"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!((s.redis.nodes, s.redis.shards), (9, 3));
+}
+
+#[test]
+fn cluster_larger_than_nine_nodes() {
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nshards = 4\nreplicas_per_shard = 2\n"),
+        8,
+        22,
+        "shards = 4 x (1 master + 2 replicas) = 12 nodes is more than the 9",
+        Some("3 x 2 = 9"),
+    );
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nshards = 0\n"),
+        7,
+        10,
+        "must be greater than 0",
+        None,
+    );
+}
+
+#[test]
+fn cluster_keys_need_the_cluster_topology() {
+    check(
+        &head("[redis]\ntopology = \"sentinel\"\ncluster_node_timeout_ms = 2000\n"),
+        7,
+        27,
+        "`redis.cluster_node_timeout_ms` applies only to topology = \"cluster\" (this is \"sentinel\")",
+        Some("set topology = \"cluster\""),
+    );
+    check(
+        &head("[redis]\nshards = 2\n"),
+        6,
+        10,
+        "applies only to topology = \"cluster\" (this is \"single\")",
+        None,
+    );
+}
+
+#[test]
+fn redlock_keys_are_for_redlock_on_a_cluster() {
+    let redlock = "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"redlock\"\n";
+    check(
+        &format!("{redlock}keys = [\"{{a}}lock\", \"{{b}}lock\"]\n"),
+        5,
+        8,
+        "`lock.keys` applies only to topology = \"cluster\" (this is \"independent\")",
+        Some("remove `keys`"),
+    );
+    check(
+        &head("keys = [\"{a}lock\"]\n[redis]\ntopology = \"cluster\"\n"),
+        5,
+        8,
+        "`lock.keys` has no effect with algorithm = \"set-nx-px\"",
+        None,
+    );
+    let cluster = |keys: &str| format!("{redlock}keys = {keys}\n[redis]\ntopology = \"cluster\"\n");
+    check(&cluster("[]"), 5, 8, "must not be empty", Some("{b}lock"));
+    check(&cluster("[\"a\", \"a\"]"), 5, 14, "names \"a\" twice", None);
+    check(
+        &cluster("[\"a\", 3]"),
+        5,
+        14,
+        "must hold strings, found an integer",
+        None,
+    );
+    check(&cluster("\"a\""), 5, 8, "must be an array of strings", None);
+    // Without `keys`, one key per shard.
+    let s = parse_scenario(
+        &format!("{redlock}[redis]\ntopology = \"cluster\"\n"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(s.lock.keys, ["{b}lock", "{c}lock", "{a}lock"]);
+    assert_eq!(s.redis.nodes, 6);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 

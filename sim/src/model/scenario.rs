@@ -245,6 +245,16 @@ impl Scenario {
         (self.duration_ms as f64 * self.heal_at).round() as u64
     }
 
+    /// The lock's keys: `lock.keys` (Redlock on a cluster: one per
+    /// shard) when set, else `lock.key`.
+    pub fn lock_keys(&self) -> Vec<String> {
+        if self.lock.keys.is_empty() {
+            vec![self.lock.key.clone()]
+        } else {
+            self.lock.keys.clone()
+        }
+    }
+
     /// Every node name of the world, in a stable order.
     pub fn node_refs(&self) -> Vec<NodeRef> {
         let mut v: Vec<NodeRef> = (0..self.redis.nodes).map(NodeRef::Redis).collect();

@@ -276,8 +276,9 @@ pub fn render_index(entries: &[Entry]) -> String {
     if !rows.is_empty() {
         let r: Vec<String> = rows.iter().map(|n| n.to_string()).collect();
         md.push_str(&format!(
-            "Ground-truth rows reproduced: {} of 33 ({}).\n\n",
+            "Ground-truth rows reproduced: {} of {} ({}).\n\n",
             rows.len(),
+            ground_truth::ROWS.len(),
             r.join(", ")
         ));
     }

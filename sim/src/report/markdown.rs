@@ -205,9 +205,21 @@ fn write_parameters(md: &mut String, s: &Scenario) {
         l.retry_delay_ms,
         l.retry_jitter_ms
     );
+    let layout = if r.topology == crate::model::Topology::Cluster {
+        format!(
+            " ({} shards x (master + {} replicas), node timeout {} ms, replication lag {}-{} ms)",
+            r.shards,
+            r.replicas_per_shard,
+            r.cluster_node_timeout_ms,
+            r.replication_lag_ms.lo,
+            r.replication_lag_ms.hi
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         md,
-        "| redis | {}, {} node(s), persistence `{}`, restart delay {} ms |",
+        "| redis | {}, {} node(s){layout}, persistence `{}`, restart delay {} ms |",
         r.topology.name(),
         r.nodes,
         r.persistence.name(),

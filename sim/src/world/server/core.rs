@@ -49,12 +49,7 @@ impl Core {
 /// The keys whose owner the history follows on every node: the lock key,
 /// or Redlock's per-node keys on a cluster (`lock.keys`).
 pub fn watched_keys(world: &World) -> Vec<String> {
-    let lock = &world.scenario().lock;
-    if lock.keys.is_empty() {
-        vec![lock.key.clone()]
-    } else {
-        lock.keys.clone()
-    }
+    world.scenario().lock_keys()
 }
 
 /// Who holds `key` on `node` at wall time `now`, and its absolute expiry:
