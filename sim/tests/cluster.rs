@@ -99,10 +99,10 @@ fn a_killed_master_is_replaced_and_returns_as_a_replica_of_its_replica() {
                 break;
             }
         }
-        // Node timeout 1 s, PFAIL within another 0.5 s, election
-        // 0.5-1 s later (rank 0).
+        // Node timeout 1 s, PFAIL within another 0.5 s, the other
+        // master's report within 0.5 s more, election 0.5-1 s later.
         let took = promoted.expect("redis-4 took over");
-        assert!((1_500..=2_600).contains(&took), "took {took} ms");
+        assert!((1_500..=3_100).contains(&took), "took {took} ms");
         let h = sim.history();
         assert!(h.iter().any(|e| matches!(
             e.kind,

@@ -53,7 +53,8 @@ pub struct GateShard {
     pub last: u16,
     /// The node this node believes serves the range.
     pub master: usize,
-    /// Its replicas, as this node believes.
+    /// Its replicas as this node believes, those `CLUSTER SLOTS` lists
+    /// (`isReplicaAvailable`: not failed, some of the stream applied).
     pub replicas: Vec<usize>,
 }
 

@@ -16,14 +16,18 @@
 //!   a ping has gone unanswered for longer than `cluster_node_timeout_ms`.
 //!   A node pings each peer whose last pong is older than half the
 //!   timeout, so the first unanswered ping leaves up to timeout/2 after
-//!   contact is lost: PFAIL comes `timeout + U[0, timeout/2]` after it
-//!   (drawn per pair; the extra random ping of every second, which only
-//!   makes detection earlier, is not modelled). Contact again clears it.
+//!   contact is lost (a dead peer's link is re-created every 100 ms and
+//!   the ping is queued on it): PFAIL comes `timeout + U[0, timeout/2]`
+//!   after it (drawn per pair; the extra random ping of every second,
+//!   which only makes detection earlier, is not modelled). Contact again
+//!   clears it.
 //! - **FAIL** (`markNodeAsFailingIfNeeded`, `clusterSendFail`): `i` marks
-//!   `j` failed when the masters that flag `j` PFAIL or FAIL and whose
-//!   gossip reaches `i` (plus `i` itself if it is a master) are a majority
-//!   of the masters (`size / 2 + 1`); it broadcasts FAIL to every node in
-//!   contact. A FAIL flag is cleared on contact (`clearNodeFailureIfNeeded`)
+//!   `j` failed when the masters whose failure reports about `j` reached
+//!   `i` (plus `i` itself if it is a master) are a majority of the masters
+//!   (`size / 2 + 1`); it broadcasts FAIL to every node in contact. A
+//!   report rides on the reporter's next ping to `i`, which leaves within
+//!   half a timeout: it arrives `U[0, timeout/2]` after the reporter set
+//!   PFAIL (drawn per reporter and receiver). A FAIL flag is cleared on contact (`clearNodeFailureIfNeeded`)
 //!   at once for a replica or a master without slots, and for a master
 //!   that still serves slots only after `2 x timeout` in FAIL.
 //! - **Cluster state** (`clusterUpdateState`): `fail` while some shard's
@@ -85,6 +89,9 @@ pub struct Peer {
     /// When PFAIL is due if contact stays lost.
     pub pfail_due_us: u64,
     pub pfail: bool,
+    /// While flagged PFAIL: per node, when this node's failure report
+    /// (carried by its next ping there) reaches it.
+    pub reports_us: Vec<u64>,
     /// FAIL, since this true time (µs).
     pub fail_us: Option<u64>,
 }
@@ -267,7 +274,7 @@ impl Cluster {
             let before = changes.len();
             let mut dirty = self.contacts(env, &mut due);
             dirty |= self.gossip(env, &mut changes);
-            self.mark_failures(env, &mut changes);
+            self.mark_failures(env, &mut changes, &mut due);
             self.update_states(env, &mut changes, &mut due);
             self.elections(env, &mut changes, &mut due);
             if changes.len() == before && !dirty {
@@ -283,6 +290,7 @@ impl Cluster {
     /// PFAIL flags from contact and its loss; FAIL flags cleared on contact.
     fn contacts(&mut self, env: &mut StepEnv, due: &mut Due) -> bool {
         let (now, l, timeout) = (env.now_us, env.liveness, self.timeout_us);
+        let n = self.nodes.len();
         let mut dirty = false;
         for i in 0..self.nodes.len() {
             if !self.runs(l, i) {
@@ -318,6 +326,7 @@ impl Cluster {
                     if now >= p.pfail_due_us {
                         p.pfail = true;
                         dirty = true;
+                        p.reports_us = (0..n).map(|_| now + (env.rand)(timeout / 2 + 1)).collect();
                     } else {
                         due.at(p.pfail_due_us);
                     }
@@ -392,7 +401,7 @@ impl Cluster {
     }
 
     /// Quorum of failure reports turns PFAIL into FAIL, broadcast.
-    fn mark_failures(&mut self, env: &mut StepEnv, changes: &mut Vec<Change>) {
+    fn mark_failures(&mut self, env: &mut StepEnv, changes: &mut Vec<Change>, due: &mut Due) {
         let (l, now, n) = (env.liveness, env.now_us, self.nodes.len());
         for i in 0..n {
             if !self.runs(l, i) {
@@ -410,7 +419,11 @@ impl Cluster {
                         m == i
                             || (self.contact(l, i, m) && {
                                 let q = self.peer(m, j);
-                                q.pfail || q.fail_us.is_some()
+                                let arrives = q.reports_us.get(i).copied().unwrap_or(0);
+                                if q.pfail && now < arrives {
+                                    due.at(arrives);
+                                }
+                                q.fail_us.is_some() || (q.pfail && now >= arrives)
                             })
                     })
                     .count();

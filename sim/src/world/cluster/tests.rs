@@ -141,14 +141,18 @@ fn a_crashed_master_s_replica_is_elected_after_the_timeout_and_the_delay() {
 }
 
 #[test]
-fn the_latest_draws_stretch_detection_to_one_and_a_half_timeouts_plus_a_second() {
+fn the_latest_draws_stretch_detection_to_two_timeouts_plus_a_second() {
     let mut b = bench(3, 1, 2_000);
     b.draw = |n| n - 1;
     b.now = S;
     b.crash(1);
     b.run_to(20 * S);
+    // PFAIL 1.5 timeouts after the crash, the other master's report half
+    // a timeout later, the election a second after that.
+    let fail = b.first(|c| matches!(c, Change::MarkedFail { failed: 1, .. }));
+    assert_eq!(fail, Some(S + 4_000_000));
     let won = b.first(|c| matches!(c, Change::Promoted { node: 4, .. }));
-    assert_eq!(won, Some(S + 3_000_000 + 999_000));
+    assert_eq!(won, Some(S + 4_000_000 + 999_000));
 }
 
 #[test]

@@ -147,7 +147,7 @@ pub fn on_crash(world: &World, idx: usize) {
 pub fn refresh_gate(core: &Core) {
     let world = &core.world;
     let r = &world.scenario().redis;
-    let gate = world.cluster(|c, _, _| {
+    let gate = world.cluster(|c, topo, _| {
         let has_gate = core.node.borrow().cluster().is_some();
         if c.version == core.cluster_seen.get() && has_gate {
             return None;
@@ -163,10 +163,13 @@ pub fn refresh_gate(core: &Core) {
                     first: ranges[s].0,
                     last: ranges[s].1,
                     master,
+                    // `isReplicaAvailable`: not FAIL, and has applied some
+                    // of the stream.
                     replicas: r
                         .shard_nodes(s)
                         .into_iter()
                         .filter(|&n| n != master && !c.failed_in_view_of(me, n))
+                        .filter(|&n| topo.offsets[n].is_some_and(|o| o > 0))
                         .collect(),
                 }
             })
