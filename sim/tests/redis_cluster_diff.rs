@@ -28,9 +28,10 @@
 //!    cron, round trips, polling). The killed master, restarted with its
 //!    nodes.conf, rejoins as a replica of the new master.
 //! 5. **Lost writes**: a write the old master took that never reached its
-//!    replica (the replica was stopped and its link cut) survives in the
-//!    old master's AOF across its crash, and is gone after it rejoins as a
-//!    replica (full resync), as the model's demoted master loses it.
+//!    replica (the replica was stopped and its link cut) is in the old
+//!    master's AOF when it crashes (`appendfsync always`), and is gone once
+//!    it has rejoined as a replica of the elected one (full resync), as the
+//!    model's demoted master loses it.
 //!
 //! The whole test takes about 20 s. Every process it starts is killed when
 //! the test ends, panics or not (a `Drop` guard; the children also die
@@ -625,6 +626,12 @@ fn redis_cluster_model_matches_a_real_cluster() {
         Reply::ok()
     );
     c.kill(2);
+    let aof_dir = c.dir.join("n2").join("appendonlydir");
+    let on_disk = std::fs::read_dir(&aof_dir)
+        .expect("AOF dir")
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .any(|bytes| bytes.windows(22).any(|w| w == b"only-on-the-old-master"));
+    assert!(on_disk, "the old master's AOF holds its write");
     signal(c.pid(5), Signal::Cont).expect("SIGCONT replica");
     c.until("redis-5 is master", 6 * TIMEOUT_MS + SLACK_MS, |c| {
         c.info(5, "replication", "role") == "master"
