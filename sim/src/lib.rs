@@ -4,10 +4,10 @@
 //! builds a world of simulated Redis nodes, lock clients and the resource
 //! they protect on [madsim], injects the faults that break locks in
 //! production (clock drift and jumps, stop-the-world pauses, network delay
-//! and partitions, async replication with Sentinel or Redis Cluster failover, crashes under
-//! each persistence mode), and judges every run with a mutual-exclusion
-//! oracle. The same scenario and seed always give the same history, byte
-//! for byte, so every finding replays.
+//! and partitions, async replication with Sentinel or Redis Cluster
+//! failover, crashes under each persistence mode), and judges every run
+//! with a mutual-exclusion oracle. The same scenario and seed always give
+//! the same history, byte for byte, so every finding replays.
 //!
 //! ## Load, run, report
 //!
