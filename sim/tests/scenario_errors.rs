@@ -885,6 +885,19 @@ fn cluster_keys_need_the_cluster_topology() {
 }
 
 #[test]
+fn a_fenced_acquire_script_needs_one_slot_on_a_cluster() {
+    check(
+        &head("fencing = true\n[redis]\ntopology = \"cluster\"\n"),
+        5,
+        11,
+        "`lock` (slot 8718) and `lock:fence` (slot 2992) hash to different slots",
+        Some("fence_key = \"{lock}:fence\""),
+    );
+    let ok = head("fencing = true\nkey = \"{lock}\"\nfence_key = \"{lock}:fence\"\n[redis]\ntopology = \"cluster\"\n");
+    assert!(parse_scenario(&ok, "t.toml").is_ok());
+}
+
+#[test]
 fn redlock_keys_are_for_redlock_on_a_cluster() {
     let redlock = "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"redlock\"\n";
     check(

@@ -415,8 +415,17 @@ fn base() -> impl Strategy<Value = Scenario> {
             nemesis,
             keys,
         )| {
-            if redis.topology == Topology::Cluster && lock.algorithm == Algorithm::Redlock {
+            let cluster = redis.topology == Topology::Cluster;
+            if cluster && lock.algorithm == Algorithm::Redlock {
                 lock.keys = keys.into_iter().collect();
+            }
+            // On a cluster an acquire script's keys must share a slot.
+            let script = lock.script_acquire.is_some()
+                || (lock.fencing && lock.algorithm == Algorithm::SetNxPx);
+            if cluster && script {
+                lock.key = "{t}lock".into();
+                lock.fence_key = "{t}fence".into();
+                lock.keys = lock.keys.iter().map(|k| format!("{{t}}{k}")).collect();
             }
             Scenario {
                 name,

@@ -90,8 +90,43 @@ pub(crate) fn cluster_keys(
             lock.keys = crate::model::slots::redlock_keys(&lock.key, redis.shards);
             Ok(())
         }
+        _ if cluster => same_slot_script(cx, lock_sect, lock),
         _ => Ok(()),
     }
+}
+
+/// On a cluster, an acquire script gets `key` (Redlock: each of `keys`)
+/// and `fence_key` as KEYS: in different slots every acquire would fail
+/// with CROSSSLOT, so the lock could never be taken.
+fn same_slot_script(cx: &Cx, lock_sect: &Sect, lock: &LockConfig) -> Result<(), ScenarioError> {
+    use crate::model::slots::key_hash_slot;
+    let script =
+        lock.script_acquire.is_some() || (lock.fencing && lock.algorithm == Algorithm::SetNxPx);
+    if !script {
+        return Ok(());
+    }
+    let fence = key_hash_slot(lock.fence_key.as_bytes());
+    let keys = if lock.keys.is_empty() {
+        vec![lock.key.clone()]
+    } else {
+        lock.keys.clone()
+    };
+    let Some(k) = keys.iter().find(|k| key_hash_slot(k.as_bytes()) != fence) else {
+        return Ok(());
+    };
+    let at = ["script_acquire", "fencing", "fence_key", "key"]
+        .iter()
+        .find_map(|key| lock_sect.get(key))
+        .map_or_else(|| lock_sect.loc.clone(), loc_of);
+    Err(cx.err(
+        &at,
+        format!(
+            "on Redis Cluster the acquire script's keys `{k}` (slot {}) and `{}` (slot {fence}) hash to different slots: every acquire would fail with CROSSSLOT",
+            key_hash_slot(k.as_bytes()),
+            lock.fence_key
+        ),
+        "give them one hash tag, e.g. key = \"{lock}\" and fence_key = \"{lock}:fence\"",
+    ))
 }
 
 pub(crate) fn redis(cx: &Cx, s: &Sect, algorithm: Algorithm) -> Result<RedisConfig, ScenarioError> {
