@@ -241,8 +241,8 @@ pub enum EventKind {
         role: Role,
     },
     /// Sentinel pointed a client at the master `master`; on Redis Cluster,
-    /// the client's slot map now sends the lock's slot to `master` (after a
-    /// `MOVED` or a `CLUSTER SLOTS` refresh).
+    /// the client's slot map now sends the slots of (one of) the lock's
+    /// keys to `master` (after a `MOVED` or a `CLUSTER SLOTS` refresh).
     Redirected {
         client: usize,
         master: usize,

@@ -312,7 +312,10 @@ pub async fn client_process(world: Arc<World>, client: usize) {
     );
     let endpoints = (0..world.scenario().redis.nodes).collect();
     let r = &world.scenario().redis;
-    let slots = (r.topology == Topology::Cluster).then(|| Rc::new(RefCell::new(SlotMap::new(r))));
+    let slots = (r.topology == Topology::Cluster).then(|| {
+        let keys = world.scenario().lock_keys();
+        Rc::new(RefCell::new(SlotMap::new(r, &keys)))
+    });
     let env = SimEnv {
         world: world.clone(),
         client,

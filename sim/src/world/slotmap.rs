@@ -18,7 +18,9 @@
 //!   `CROSSSLOT`.
 
 use crate::model::RedisConfig;
-use crate::redis::cluster::{command_slot, first_key_slot, range_of, slot_ranges, KeySlot};
+use crate::redis::cluster::{
+    command_slot, first_key_slot, key_hash_slot, range_of, slot_ranges, KeySlot,
+};
 
 /// One client's slot map.
 #[derive(Clone, Debug)]
@@ -33,18 +35,30 @@ pub struct SlotMap {
     /// The node of the last command.
     pub last: usize,
     nodes: usize,
+    /// The ranges holding one of the lock's keys (their changes are
+    /// recorded in the history).
+    watched: Vec<usize>,
 }
 
 impl SlotMap {
-    /// The map of a freshly formed cluster.
-    pub fn new(r: &RedisConfig) -> SlotMap {
+    /// The map of a freshly formed cluster; `lock_keys` are the keys
+    /// whose ranges' changes matter to the history.
+    pub fn new(r: &RedisConfig, lock_keys: &[String]) -> SlotMap {
+        let ranges = slot_ranges(r.shards);
+        let mut watched: Vec<usize> = lock_keys
+            .iter()
+            .filter_map(|k| range_of(&ranges, key_hash_slot(k.as_bytes())))
+            .collect();
+        watched.sort();
+        watched.dedup();
         SlotMap {
-            ranges: slot_ranges(r.shards),
+            ranges,
             owners: (0..r.shards).collect(),
             stale: false,
             failed: None,
             last: 0,
             nodes: r.nodes,
+            watched,
         }
     }
 
@@ -64,26 +78,29 @@ impl SlotMap {
         range_of(&self.ranges, slot).map_or(self.last, |r| self.owners[r])
     }
 
-    /// `MOVED`: `slot`'s range now goes to `node`; whether that changed it.
+    /// `MOVED`: `slot`'s range now goes to `node`; whether that changed
+    /// a range holding a lock key.
     pub fn moved(&mut self, slot: u16, node: usize) -> bool {
         match range_of(&self.ranges, slot) {
             Some(r) if self.owners[r] != node => {
                 self.owners[r] = node;
-                true
+                self.watched.contains(&r)
             }
             _ => false,
         }
     }
 
-    /// A `CLUSTER SLOTS` answer (ranges and their masters' nodes): the
-    /// nodes whose ranges changed owner.
+    /// A `CLUSTER SLOTS` answer (ranges and their masters' nodes): the new
+    /// masters of the ranges holding a lock key that changed.
     pub fn load(&mut self, entries: &[(u16, u16, usize)]) -> Vec<usize> {
         let mut changed = Vec::new();
         for &(first, _, node) in entries {
             if let Some(r) = range_of(&self.ranges, first) {
                 if self.owners[r] != node {
                     self.owners[r] = node;
-                    changed.push(node);
+                    if self.watched.contains(&r) {
+                        changed.push(node);
+                    }
                 }
             }
         }
