@@ -72,6 +72,65 @@ pub enum RenewOnError {
     Retry,
 }
 
+/// Which clock times an acquire: the validity a Redlock computes and the
+/// deadline a holder works to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timing {
+    /// A monotonic clock (Go's `time.Now()` readings, `perf_counter`,
+    /// `CLOCK_MONOTONIC`): never jumps.
+    Mono,
+    /// The wall clock (`Date.now()`, `time.time()`): jumps with it.
+    Wall,
+}
+
+/// Whether lock writes wait for replicas with `WAIT`, and what counts as
+/// enough (Redisson 3.12.5 onwards: `syncedEval`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncReplicas {
+    /// No `WAIT`.
+    None,
+    /// `WAIT` is sent after the write, but the acquire returns on the
+    /// write's own reply (Redisson 3.12.5-3.14.0).
+    Unawaited,
+    /// The client waits for `WAIT`'s reply and ignores its count
+    /// (Redisson 3.14.1-3.16.6).
+    Awaited,
+    /// Every replica must acknowledge (Redisson 3.16.7-3.17.4).
+    All,
+    /// At least one replica must acknowledge (Redisson 3.17.5 onwards).
+    Any,
+}
+
+/// What an acquire that failed its replica check does with the key it
+/// wrote on the master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnUnsynced {
+    /// Leave it (Redisson 3.16.7-3.19, 3.25-3.46): held until it expires.
+    Keep,
+    /// Unlock it before failing (Redisson 3.20-3.24, 3.47 onwards).
+    Unlock,
+}
+
+/// What a holder does when extending its lease fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnExtendFail {
+    /// Stop extending; nobody is told (python-redis-lock's renewal thread
+    /// dies on any exception).
+    Stop,
+    /// Try again at the next period.
+    Retry,
+    /// Retry at once while the lease is still valid, then raise the abort
+    /// signal (node-redlock `using`): the routine stops only if it checks
+    /// it (`checks_abort`).
+    Abort,
+    /// Unlock everywhere (redlock-rb, node-redlock v4 `extend`).
+    Unlock,
+}
+
 /// The lock's configuration, shared by every client of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LockConfig {
@@ -111,6 +170,57 @@ pub struct LockConfig {
     pub script_release: Option<String>,
     /// Lua source overriding the algorithm's renew/extend script.
     pub script_renew: Option<String>,
+    /// The library profile this configuration starts from
+    /// (`"redisson@3.27.0"`), if any: see the `library` module.
+    pub library: Option<String>,
+    // ------------------------------------------- what libraries differ in
+    /// Which clock times an acquire (validity and deadline).
+    pub timing: Timing,
+    /// Redlock: ms added to the drift allowance (`round(ttl * drift_factor)
+    /// + drift_extra_ms`; node-redlock and redlock-py 2, redsync 0).
+    pub drift_extra_ms: u64,
+    /// Redlock: the start time is read once per acquire, before all its
+    /// retries (node-redlock 5.0.0-beta.2), not once per attempt.
+    pub start_once: bool,
+    /// Redlock: a failed attempt keeps the keys it won for the next attempt
+    /// and releases them only after the last (node-redlock 5.0.0-beta.2).
+    pub keep_partial: bool,
+    /// Redlock: a quorum reached while another node answered with an error
+    /// fails the acquire, with nothing unlocked (redlock-py 1.0.8).
+    pub fail_on_node_error: bool,
+    /// Whether lock writes wait for replicas (`WAIT n wait_timeout_ms`).
+    pub sync_replicas: SyncReplicas,
+    /// The `WAIT` timeout (Redisson `slavesSyncTimeout`).
+    pub wait_timeout_ms: u64,
+    /// What an acquire that failed its replica check does with its key.
+    pub on_unsynced: OnUnsynced,
+    /// set-nx-px and redlock: the holder extends its lease every this many
+    /// ms while it holds it (0 = never).
+    pub extend_every_ms: u64,
+    /// What a failed extension does.
+    pub on_extend_fail: OnExtendFail,
+    /// The extension re-creates a key that is gone (redsync
+    /// `WithSetNXOnExtend`, redlock-rb's extend).
+    pub extend_setnx: bool,
+    /// At most this many extensions per hold (pottery: 3; 0 = no cap).
+    pub max_extensions: u32,
+    /// The critical section checks the abort signal before each write and
+    /// stops early when it is raised.
+    pub checks_abort: bool,
+    /// set-nx-px: the clients share one lock object, hence one token slot
+    /// (redis-py's `Lock` used by several asyncio tasks): a release deletes
+    /// whatever token was stored last.
+    pub shared_token: bool,
+    /// How many times the client library re-sends a command that timed out
+    /// or whose connection dropped (redis-py's `Retry`, older redis-rb's
+    /// reconnect-and-retry), with the same argv: every algorithm gets it
+    /// from [`crate::Env::call`]. 0 = never.
+    pub client_retries: u32,
+    /// Watchdog (Redisson 3.11.0-3.12.0): a renewal that fails leaves the
+    /// client's renewal entry registered, and an unlock that finds the
+    /// lock gone does not clear it, so the client's later holds are never
+    /// renewed (redisson #3194, #3712).
+    pub stale_renewal_entry: bool,
     /// Redlock on Redis Cluster: one key per Redlock "node" (endpoint `i`
     /// locks `keys[i]`), chosen so that their hash tags land on different
     /// shards. Empty: every endpoint locks `key`.
@@ -153,6 +263,23 @@ impl LockConfig {
             script_acquire: None,
             script_release: None,
             script_renew: None,
+            library: None,
+            timing: Timing::Mono,
+            drift_extra_ms: 2,
+            start_once: false,
+            keep_partial: false,
+            fail_on_node_error: false,
+            sync_replicas: SyncReplicas::None,
+            wait_timeout_ms: 1000,
+            on_unsynced: OnUnsynced::Keep,
+            extend_every_ms: 0,
+            on_extend_fail: OnExtendFail::Stop,
+            extend_setnx: false,
+            max_extensions: 0,
+            checks_abort: false,
+            shared_token: false,
+            client_retries: 0,
+            stale_renewal_entry: false,
             keys: Vec::new(),
         }
     }
@@ -182,8 +309,11 @@ impl LockConfig {
             }
             Ok(())
         };
-        if self.ttl_ms == 0 && alg != Setnx {
-            return Err("`ttl_ms` must be positive".into());
+        if self.ttl_ms == 0 && !matches!(alg, Setnx | SetNxPx) {
+            return Err(
+                "`ttl_ms` must be positive (only setnx and set-nx-px can take a lock without a TTL)"
+                    .into(),
+            );
         }
         if self.fencing && alg == Redlock {
             return Err(
@@ -207,7 +337,7 @@ impl LockConfig {
         only(
             "script_renew",
             self.script_renew.is_some(),
-            &[Watchdog, Redlock],
+            &[SetNxPx, Watchdog, Redlock],
         )?;
         let release_script_used = matches!(alg, Watchdog) || self.release == Release::Lua;
         if self.script_release.is_some() && !release_script_used {
@@ -218,6 +348,35 @@ impl LockConfig {
         }
         if !(0.0..1.0).contains(&self.drift_factor) {
             return Err("`drift_factor` must be in [0, 1)".into());
+        }
+        only("timing", self.timing != Timing::Mono, &[SetNxPx, Redlock])?;
+        only("drift_extra_ms", self.drift_extra_ms != 2, &[Redlock])?;
+        only("start_once", self.start_once, &[Redlock])?;
+        only("keep_partial", self.keep_partial, &[Redlock])?;
+        only("fail_on_node_error", self.fail_on_node_error, &[Redlock])?;
+        only(
+            "sync_replicas",
+            self.sync_replicas != SyncReplicas::None,
+            &[Watchdog],
+        )?;
+        only(
+            "extend_every_ms",
+            self.extend_every_ms > 0,
+            &[SetNxPx, Redlock],
+        )?;
+        only("shared_token", self.shared_token, &[SetNxPx])?;
+        only("stale_renewal_entry", self.stale_renewal_entry, &[Watchdog])?;
+        if self.fencing && self.ttl_ms == 0 {
+            return Err("`fencing` needs a TTL (the fenced acquire script sets PX)".into());
+        }
+        if self.extend_every_ms > 0 && self.ttl_ms == 0 {
+            return Err(
+                "`extend_every_ms` needs a TTL: a lock without one cannot be extended (redis-py: \"Cannot extend a lock with no timeout\")"
+                    .into(),
+            );
+        }
+        if self.wait_timeout_ms == 0 && self.sync_replicas != SyncReplicas::None {
+            return Err("`wait_timeout_ms` must be positive: WAIT 0 blocks forever".into());
         }
         Ok(())
     }

@@ -21,6 +21,9 @@ pub enum CallError {
     Unreachable,
 }
 
+/// One token slot shared by the clients of a run (see [`Env::shared_token`]).
+pub type SharedSlot = std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>;
+
 /// A future an algorithm hands to [`Env::spawn`].
 pub type LocalTask = Pin<Box<dyn Future<Output = ()> + 'static>>;
 
@@ -33,10 +36,47 @@ pub enum Note {
     /// The holder's lease now lasts until `deadline` (a watchdog renewal or
     /// a Redlock extension succeeded).
     Extended { deadline: Deadline },
-    /// The watchdog stopped renewing (renewal failed and `renew_on_error = "stop"`).
+    /// The watchdog or the extension loop stopped extending the lease
+    /// (see the `extend` module).
     WatchdogStopped,
+    /// The extension failed for good and the holder's abort signal is
+    /// raised (node-redlock `using`): the routine stops only if it checks.
+    Aborted,
     /// A free-form remark: "validity 9 798 ms", "quorum 2/5 failed".
     Info(String),
+}
+
+/// The client library's send loop: one [`Env::request`] per copy, so every
+/// copy is its own command on the wire (and in the history). A re-sent
+/// command whose first copy was applied runs twice: a second `SET NX`
+/// finds its own key and returns nil, a second `DEL` deletes whatever is
+/// there by then.
+async fn send_with_retries<E: Env>(
+    env: &E,
+    node: usize,
+    argv: Argv,
+    timeout_ms: u64,
+    grant: Option<Grant>,
+) -> Result<Reply, CallError> {
+    let retries = env.client_retries();
+    let mut sent = 0;
+    loop {
+        let got = env.request(node, argv.clone(), timeout_ms, grant).await;
+        match got {
+            Err(e) if sent < retries => {
+                sent += 1;
+                let why = match e {
+                    CallError::Timeout => "timed out",
+                    CallError::Unreachable => "lost its connection",
+                };
+                env.note(Note::Info(format!(
+                    "client library re-sends {} ({why}; retry {sent}/{retries})",
+                    crate::protocol::argv_display(&argv)
+                )));
+            }
+            got => return got,
+        }
+    }
 }
 
 /// A handle to a spawned background task.
@@ -56,6 +96,21 @@ pub trait Env: Clone + 'static {
     /// is whichever node the client currently believes is master).
     fn nodes(&self) -> usize;
 
+    /// How many replicas the client knows its master `node` has: what a
+    /// library that waits for replicas passes to `WAIT` (Redisson reads
+    /// `connected_slaves`). 0 outside replicated topologies.
+    fn replicas(&self, node: usize) -> usize {
+        let _ = node;
+        0
+    }
+
+    /// The token slot every client of the run shares when the lock object
+    /// is shared (`shared_token`; redis-py's `Lock` used by several asyncio
+    /// tasks). `None` where clients cannot share memory (live mode).
+    fn shared_token(&self) -> Option<SharedSlot> {
+        None
+    }
+
     /// Sends `argv` to node `node` and waits up to `timeout_ms` of the
     /// client's monotonic time for the reply. `grant` is set on the command
     /// that takes the lock: the rule by which its reply means the node
@@ -70,18 +125,28 @@ pub trait Env: Clone + 'static {
         grant: Option<Grant>,
     ) -> impl Future<Output = Result<Reply, CallError>>;
 
-    /// Sends a command and waits up to `timeout_ms` for its reply.
+    /// How many times the client library re-sends a command that got no
+    /// reply (a timeout, a dropped connection), as redis-py's `Retry` and
+    /// older redis-rb do: `[lock] client_retries`. Default: never.
+    fn client_retries(&self) -> u32 {
+        0
+    }
+
+    /// Sends a command and waits up to `timeout_ms` for its reply; re-sent
+    /// (the same argv, the same timeout) up to [`Env::client_retries`]
+    /// times while no reply comes.
     fn call(
         &self,
         node: usize,
         argv: Argv,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<Reply, CallError>> {
-        self.request(node, argv, timeout_ms, None)
+        send_with_retries(self, node, argv, timeout_ms, None)
     }
 
     /// Sends the command that takes the lock on `node`, with the rule by
-    /// which its reply means the node granted it.
+    /// which its reply means the node granted it; re-sent like
+    /// [`Env::call`].
     fn call_acquire(
         &self,
         node: usize,
@@ -89,7 +154,7 @@ pub trait Env: Clone + 'static {
         timeout_ms: u64,
         grant: Grant,
     ) -> impl Future<Output = Result<Reply, CallError>> {
-        self.request(node, argv, timeout_ms, Some(grant))
+        send_with_retries(self, node, argv, timeout_ms, Some(grant))
     }
 
     /// Local monotonic clock, in ms. Never jumps, may drift.

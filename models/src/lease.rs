@@ -64,6 +64,9 @@ pub enum Grant {
     /// A nil reply: Redisson's acquire script returns nil when it locked
     /// and the remaining PTTL when the lock is held.
     Nil,
+    /// An array whose first element is `-1`: Redisson's `RFencedLock`
+    /// script answers `{-1, token}` when it locked, `{pttl, -1}` when held.
+    FirstMinusOne,
     /// `GETSET key new`: granted when the old value was missing, not a
     /// timestamp, or a timestamp before `now_ms` (the client's wall clock
     /// when it decided the lock was stale).
@@ -78,6 +81,8 @@ impl Grant {
             (Grant::Truthy, Reply::Int(n)) => *n != 0,
             (Grant::Truthy, r) => !r.is_nil(),
             (Grant::Nil, r) => r.is_nil(),
+            (Grant::FirstMinusOne, Reply::Array(Some(v))) => v.first() == Some(&Reply::Int(-1)),
+            (Grant::FirstMinusOne, _) => false,
             (Grant::StaleBefore { .. }, Reply::Bulk(None)) => true,
             (Grant::StaleBefore { now_ms }, Reply::Bulk(Some(old))) => {
                 parse_timestamp(old).is_none_or(|t| t < *now_ms)

@@ -37,8 +37,10 @@
 
 pub mod config;
 pub mod env;
+pub mod extend;
 pub mod join;
 pub mod lease;
+pub mod library;
 pub mod lock;
 pub mod protocol;
 pub mod redlock;
@@ -47,9 +49,12 @@ pub mod set_nx_px;
 pub mod setnx;
 pub mod setnx_expire;
 pub mod setnx_getset;
+pub mod synced;
 pub mod watchdog;
 
-pub use config::{Algorithm, LockConfig, Release, RenewOnError};
+pub use config::{
+    Algorithm, LockConfig, OnExtendFail, OnUnsynced, Release, RenewOnError, SyncReplicas, Timing,
+};
 pub use env::{CallError, Env, LocalTask, Note, TaskHandle};
 pub use lease::{AcquireError, Deadline, Grant, Lease, ReleaseOutcome};
 pub use lock::LockAlgorithm;
@@ -136,7 +141,7 @@ mod tests {
             (Algorithm::Redlock, "fencing"),
             (Algorithm::SetNxPx, "stale_recovery"),
             (Algorithm::Setnx, "script_acquire"),
-            (Algorithm::SetNxPx, "script_renew"),
+            (Algorithm::Setnx, "script_renew"),
             (Algorithm::Watchdog, "sequential"),
             (Algorithm::Redlock, "reentrant_depth"),
         ];

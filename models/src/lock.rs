@@ -46,7 +46,12 @@ pub async fn take_fence_token<E: Env>(env: &E, cfg: &LockConfig) -> Option<i64> 
     }
 }
 
-/// The number of attempts an acquire makes (`retry_count`, at least one).
+/// The number of attempts an acquire makes: `retry_count`, or without
+/// end when it is 0 (redis-py and pottery block without a deadline).
 pub fn attempts(cfg: &LockConfig) -> u32 {
-    cfg.retry_count.max(1)
+    if cfg.retry_count == 0 {
+        u32::MAX
+    } else {
+        cfg.retry_count
+    }
 }

@@ -5,12 +5,36 @@
 //! crashed holder does not keep it forever. With `fencing = true` the SET
 //! and an `INCR` of the fence counter run in one script, so each grant
 //! carries a monotonically increasing token (Kleppmann 2016).
+//!
+//! What the single-instance libraries add (their profiles set it):
+//! - `ttl_ms = 0`: no TTL at all, `SET key token NX` (redis-py's `Lock`
+//!   with its default `timeout=None`, python-redis-lock's `expire=None`);
+//!   the lease has no deadline and a crashed holder keeps it forever;
+//! - `retry_count = 0`: poll without end (redis-py `blocking_timeout=None`);
+//! - `timing = "wall"`: the holder's deadline is on its wall clock;
+//! - `extend_every_ms`: the holder extends its lease with the
+//!   compare-and-`PEXPIRE` script ([`EXTEND_SCRIPT`], or `script_renew`:
+//!   KEYS\[1\] = key, ARGV\[1\] = value, ARGV\[2\] = ttl ms, `1` =
+//!   extended) by the rules of [`crate::extend`]. python-redis-lock's own
+//!   script takes seconds and answers `0` for success; its effect on the
+//!   key is the same owner check and TTL reset;
+//! - `shared_token = true`: every client uses one lock object and so one
+//!   token slot, as asyncio tasks sharing a redis-py `Lock` do
+//!   (`threading.local` is per thread, and tasks share the thread). A
+//!   grant stores its token there; a release takes whatever token is
+//!   stored last and clears it before sending (`expected_token =
+//!   self.local.token; self.local.token = None`), and raises without
+//!   sending anything when the slot is empty.
 
-use crate::config::{LockConfig, Release};
+use crate::config::{LockConfig, Release, Timing};
 use crate::env::{Env, Note};
+use crate::extend::{self, Extension};
 use crate::lease::Grant;
-use crate::lock::{retry_pause, AcquireError, Deadline, Lease, LockAlgorithm, ReleaseOutcome};
+use crate::lock::{
+    attempts, retry_pause, AcquireError, Deadline, Lease, LockAlgorithm, ReleaseOutcome,
+};
 use crate::protocol::{argv, Reply};
+use std::rc::Rc;
 
 /// The distlock page's release script.
 pub const RELEASE_SCRIPT: &str = "if redis.call(\"get\",KEYS[1]) == ARGV[1] then\n    return redis.call(\"del\",KEYS[1])\nelse\n    return 0\nend";
@@ -18,15 +42,98 @@ pub const RELEASE_SCRIPT: &str = "if redis.call(\"get\",KEYS[1]) == ARGV[1] then
 /// SET NX PX plus INCR of the fence counter, atomically.
 pub const FENCED_ACQUIRE_SCRIPT: &str = "if redis.call(\"set\",KEYS[1],ARGV[1],\"NX\",\"PX\",ARGV[2]) then\n    return redis.call(\"incr\",KEYS[2])\nelse\n    return false\nend";
 
+/// The compare-and-extend script (the distlock page's, as redsync's
+/// `touchScript` and pottery's `_extend_script` ship it).
+pub const EXTEND_SCRIPT: &str = "if redis.call(\"get\",KEYS[1]) == ARGV[1] then\n    return redis.call(\"pexpire\",KEYS[1],ARGV[2])\nelse\n    return 0\nend";
+
+/// redsync's `touchWithSetNXScript` (v4.12.0, `WithSetNXOnExtend`): a
+/// key that is gone is created again.
+pub const EXTEND_SETNX_SCRIPT: &str = "if redis.call(\"GET\", KEYS[1]) == ARGV[1] then\n\treturn redis.call(\"PEXPIRE\", KEYS[1], ARGV[2])\nelseif redis.call(\"SET\", KEYS[1], ARGV[1], \"PX\", ARGV[2], \"NX\") then\n\treturn 1\nelse\n\treturn 0\nend";
+
 /// The set-nx-px lock of one client.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SetNxPx {
     cfg: LockConfig,
+    /// The running extension loop, if any.
+    extender: Option<Rc<dyn crate::env::TaskHandle>>,
+}
+
+impl std::fmt::Debug for SetNxPx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetNxPx")
+            .field("cfg", &self.cfg)
+            .field("extending", &self.extender.is_some())
+            .finish()
+    }
+}
+
+/// The extension script the configuration asks for.
+pub fn extend_script(cfg: &LockConfig) -> &str {
+    match (&cfg.script_renew, cfg.extend_setnx) {
+        (Some(src), _) => src,
+        (None, true) => EXTEND_SETNX_SCRIPT,
+        (None, false) => EXTEND_SCRIPT,
+    }
+}
+
+/// The deadline of a lease taken at `mono`/`wall` for `ttl_ms`, on the
+/// configured clock (none without a TTL).
+pub fn deadline_of(cfg: &LockConfig, mono: u64, wall: i64, ttl_ms: u64) -> Option<Deadline> {
+    if ttl_ms == 0 {
+        return None;
+    }
+    Some(match cfg.timing {
+        Timing::Mono => Deadline::Mono(mono + ttl_ms),
+        Timing::Wall => Deadline::Wall(wall + ttl_ms as i64),
+    })
+}
+
+/// One set-nx-px lease's extension: the script on node 0.
+struct Single {
+    cfg: LockConfig,
+    value: Vec<u8>,
+}
+
+impl<E: Env> Extension<E> for Single {
+    async fn once(&mut self, env: &E) -> Option<Deadline> {
+        let cfg = &self.cfg;
+        let ttl = cfg.ttl_ms.to_string();
+        let (mono, wall) = (env.mono_ms(), env.wall_ms());
+        let cmd = argv([
+            b"EVAL".as_slice(),
+            extend_script(cfg).as_bytes(),
+            b"1",
+            cfg.key.as_bytes(),
+            &self.value,
+            ttl.as_bytes(),
+        ]);
+        match env.call(0, cmd, cfg.request_timeout_ms).await {
+            Ok(Reply::Int(n)) if n > 0 => {
+                let d = deadline_of(cfg, mono, wall, cfg.ttl_ms)?;
+                env.note(Note::Extended { deadline: d });
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+
+    async fn unlock(&mut self, env: &E) {
+        let lease = Lease {
+            value: self.value.clone(),
+            fencing_token: None,
+            deadline: None,
+            nodes: vec![0],
+        };
+        release_single(env, &self.cfg, 0, &lease).await;
+    }
 }
 
 impl SetNxPx {
     pub fn new(cfg: LockConfig) -> SetNxPx {
-        SetNxPx { cfg }
+        SetNxPx {
+            cfg,
+            extender: None,
+        }
     }
 
     async fn attempt<E: Env>(&self, env: &E, value: &str) -> Option<Option<i64>> {
@@ -39,6 +146,7 @@ impl SetNxPx {
         };
         let cmd = match script {
             Some(src) => argv(["EVAL", src, "2", &cfg.key, &cfg.fence_key, value, &ttl]),
+            None if cfg.ttl_ms == 0 => argv(["SET", &cfg.key, value, "NX"]),
             None => argv(["SET", &cfg.key, value, "NX", "PX", &ttl]),
         };
         match env
@@ -55,19 +163,38 @@ impl SetNxPx {
             _ => None,
         }
     }
+
+    fn stop_extending(&mut self) {
+        if let Some(t) = self.extender.take() {
+            t.abort();
+        }
+    }
 }
 
 impl LockAlgorithm for SetNxPx {
     async fn acquire<E: Env>(&mut self, env: &E) -> Result<Lease, AcquireError> {
-        let attempts = self.cfg.retry_count.max(1);
+        let attempts = attempts(&self.cfg);
         for attempt in 0..attempts {
             let value = env.random_token();
-            let start_ms = env.mono_ms();
+            let (mono, wall) = (env.mono_ms(), env.wall_ms());
             if let Some(fencing_token) = self.attempt(env, &value).await {
+                if let Some(slot) = self.cfg.shared_token.then(|| env.shared_token()).flatten() {
+                    *slot.lock().expect("token slot") = Some(value.clone().into_bytes());
+                }
+                let deadline = deadline_of(&self.cfg, mono, wall, self.cfg.ttl_ms);
+                self.stop_extending();
+                if self.cfg.extend_every_ms > 0 {
+                    let x = Single {
+                        cfg: self.cfg.clone(),
+                        value: value.clone().into_bytes(),
+                    };
+                    let task = extend::run(env.clone(), self.cfg.clone(), x, deadline);
+                    self.extender = Some(Rc::new(env.spawn(Box::pin(task))));
+                }
                 return Ok(Lease {
                     value: value.into_bytes(),
                     fencing_token,
-                    deadline: Some(Deadline::Mono(start_ms + self.cfg.ttl_ms)),
+                    deadline,
                     nodes: vec![0],
                 });
             }
@@ -79,7 +206,32 @@ impl LockAlgorithm for SetNxPx {
     }
 
     async fn release<E: Env>(&mut self, env: &E, lease: &Lease) -> ReleaseOutcome {
-        release_single(env, &self.cfg, 0, lease).await
+        self.stop_extending();
+        if !self.cfg.shared_token {
+            return release_single(env, &self.cfg, 0, lease).await;
+        }
+        let Some(slot) = env.shared_token() else {
+            return release_single(env, &self.cfg, 0, lease).await;
+        };
+        // redis-py: `expected_token = self.local.token; if None: raise
+        // LockError; self.local.token = None; self.do_release(expected)`.
+        let expected = slot.lock().expect("token slot").take();
+        match expected {
+            None => {
+                env.note(Note::Info(
+                    "LockError: cannot release a lock that's not owned or is already unlocked"
+                        .into(),
+                ));
+                ReleaseOutcome::NotHeld
+            }
+            Some(token) => {
+                let shared = Lease {
+                    value: token,
+                    ..lease.clone()
+                };
+                release_single(env, &self.cfg, 0, &shared).await
+            }
+        }
     }
 }
 

@@ -39,11 +39,25 @@
 //! attempts `retry_delay_ms + jitter` apart: the documented simplification
 //! (PUBLISH has no subscribers in the simulator).
 //!
+//! Redisson 3.11.0-3.12.0 (`stale_renewal_entry = true`): the renewal
+//! timer lives in `EXPIRATION_RENEWAL_MAP`, one entry per client and lock
+//! name, and a new hold arms a timer only when no entry exists
+//! (`scheduleExpirationRenewal`: `putIfAbsent`, else `addThreadId`). A
+//! renewal that fails or finds the lock gone kills the timer but leaves the
+//! entry, and the unlock removes it only when the unlock script succeeded
+//! or errored, not when it answered nil (the lock was gone). So after a
+//! failed renewal and a nil unlock, every later hold of the lock by that
+//! client runs with no watchdog at all, until the process restarts
+//! (redisson #3194, #3712). From 3.12.1 the unlock always clears the entry
+//! (#2515), and from 3.14.0 a failed renewal removes it itself: in this
+//! model, where a client's next hold always follows its unlock, both clear
+//! it in time.
+//!
 //! Deadline: `Mono(start + ttl)`, moved by every renewal (`Note::Extended`).
 //! With `fencing = true` the holder takes a token with `INCR fence_key` on
 //! node 0 after the grant: not atomic with it.
 
-use crate::config::{LockConfig, RenewOnError};
+use crate::config::{LockConfig, OnUnsynced, RenewOnError};
 use crate::env::{Env, Note, TaskHandle};
 use crate::lease::Grant;
 use crate::lock::{
@@ -51,10 +65,17 @@ use crate::lock::{
     ReleaseOutcome,
 };
 use crate::protocol::{argv, Reply};
+use crate::synced::{wait_replicas, Synced};
+use std::cell::Cell;
 use std::rc::Rc;
 
 /// Redisson's `tryLockInnerAsync` script.
 pub const ACQUIRE_SCRIPT: &str = "if ((redis.call('exists', KEYS[1]) == 0) or (redis.call('hexists', KEYS[1], ARGV[2]) == 1)) then redis.call('hincrby', KEYS[1], ARGV[2], 1); redis.call('pexpire', KEYS[1], ARGV[1]); return nil; end; return redis.call('pttl', KEYS[1]);";
+
+/// Redisson's `RFencedLock` acquire script (3.19.0 onwards,
+/// `RedissonFencedLock.java`): the token is an `INCR` of KEYS\[2\] inside
+/// the script; `{-1, token}` when acquired, `{pttl, -1}` when held.
+pub const FENCED_ACQUIRE_SCRIPT: &str = "if (redis.call('exists', KEYS[1]) == 0 or (redis.call('hexists', KEYS[1], ARGV[2]) == 1)) then local token = redis.call('incr', KEYS[2]);redis.call('hincrby', KEYS[1], ARGV[2], 1); redis.call('pexpire', KEYS[1], ARGV[1]); return {-1, token}; end; return {redis.call('pttl', KEYS[1]), -1};";
 
 /// Redisson's `renewExpirationAsync` script.
 pub const RENEW_SCRIPT: &str = "if (redis.call('hexists', KEYS[1], ARGV[2]) == 1) then redis.call('pexpire', KEYS[1], ARGV[1]); return 1; end; return 0;";
@@ -80,6 +101,9 @@ pub struct Watchdog {
     /// How many times the current holder entered the lock.
     entered: u32,
     task: Option<Rc<dyn TaskHandle>>,
+    /// `stale_renewal_entry`: a renewal entry a dead timer left behind
+    /// (shared with the watchdog task that leaves it).
+    stale_entry: Rc<Cell<bool>>,
 }
 
 impl std::fmt::Debug for Watchdog {
@@ -89,12 +113,14 @@ impl std::fmt::Debug for Watchdog {
             .field("id", &self.id)
             .field("entered", &self.entered)
             .field("watchdog_running", &self.task.is_some())
+            .field("stale_entry", &self.stale_entry.get())
             .finish()
     }
 }
 
 enum Try {
-    Granted,
+    /// Granted, with the token when the script hands one out.
+    Granted(Option<i64>),
     Held,
     Failed,
 }
@@ -106,6 +132,7 @@ impl Watchdog {
             id: None,
             entered: 0,
             task: None,
+            stale_entry: Rc::new(Cell::new(false)),
         }
     }
 
@@ -117,20 +144,56 @@ impl Watchdog {
 
     async fn try_lock<E: Env>(&self, env: &E, field: &str) -> Try {
         let cfg = &self.cfg;
-        let src = cfg.script_acquire.as_deref().unwrap_or(ACQUIRE_SCRIPT);
         let ttl = cfg.ttl_ms.to_string();
-        let cmd = argv(["EVAL", src, "1", &cfg.key, &ttl, field]);
-        match env
-            .call_acquire(0, cmd, cfg.request_timeout_ms, Grant::Nil)
+        // With fencing and no script of the user's, the token comes from
+        // RFencedLock's script, atomically with the grant.
+        let fenced = cfg.fencing && cfg.script_acquire.is_none();
+        let (cmd, grant) = if fenced {
+            let cmd = argv([
+                "EVAL",
+                FENCED_ACQUIRE_SCRIPT,
+                "2",
+                &cfg.key,
+                &cfg.fence_key,
+                &ttl,
+                field,
+            ]);
+            (cmd, Grant::FirstMinusOne)
+        } else {
+            let src = cfg.script_acquire.as_deref().unwrap_or(ACQUIRE_SCRIPT);
+            (argv(["EVAL", src, "1", &cfg.key, &ttl, field]), Grant::Nil)
+        };
+        let granted = match env
+            .call_acquire(0, cmd, cfg.request_timeout_ms, grant)
             .await
         {
-            Ok(Reply::Bulk(None)) => Try::Granted,
-            Ok(Reply::Int(_)) => Try::Held,
-            Ok(other) => {
+            Ok(Reply::Bulk(None)) => Ok(None),
+            Ok(Reply::Array(Some(v))) if fenced && v.first() == Some(&Reply::Int(-1)) => {
+                Ok(match v.get(1) {
+                    Some(Reply::Int(t)) => Some(*t),
+                    _ => None,
+                })
+            }
+            other => Err(other),
+        };
+        match granted {
+            Ok(token) => match wait_replicas(env, cfg, 0).await {
+                Synced::Ok => Try::Granted(token),
+                Synced::NoReply => Try::Failed,
+                Synced::Unsynced(_) => {
+                    if cfg.on_unsynced == OnUnsynced::Unlock {
+                        // Redisson 3.20 `handleNoSync`: unlock, then rethrow.
+                        let _ = self.unlock_once(env, field.as_bytes()).await;
+                    }
+                    Try::Failed
+                }
+            },
+            Err(Ok(Reply::Int(_))) | Err(Ok(Reply::Array(Some(_)))) => Try::Held,
+            Err(Ok(other)) => {
                 env.note(Note::Info(format!("acquire script: {other:?}")));
                 Try::Failed
             }
-            Err(_) => Try::Failed,
+            Err(Err(_)) => Try::Failed,
         }
     }
 
@@ -152,6 +215,23 @@ impl Watchdog {
         env.call(0, cmd, cfg.request_timeout_ms)
             .await
             .map_err(|_| ())
+    }
+
+    /// Runs the unlock script once per entry of the current hold.
+    async fn unlock_all<E: Env>(&mut self, env: &E, lease: &Lease) -> ReleaseOutcome {
+        let times = std::mem::take(&mut self.entered).max(1);
+        for _ in 0..times {
+            match self.unlock_once(env, &lease.value).await {
+                Ok(Reply::Int(1)) => return ReleaseOutcome::Released,
+                Ok(Reply::Int(0)) => continue,
+                Ok(r) if r.is_nil() => return ReleaseOutcome::NotHeld,
+                _ => return ReleaseOutcome::Unknown,
+            }
+        }
+        env.note(Note::Info(
+            "unlocked every entry but the counter is still positive".into(),
+        ));
+        ReleaseOutcome::Unknown
     }
 
     fn stop_watchdog(&mut self) {
@@ -178,8 +258,14 @@ fn random_uuid<E: Env>(env: &E) -> String {
 }
 
 /// The watchdog: renews the lock every `renew_every_ms` until aborted or
-/// stopped.
-async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String) {
+/// stopped. When it stops by itself with `stale_renewal_entry`, it leaves
+/// its entry behind (`stale_entry`).
+async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String, stale_entry: Rc<Cell<bool>>) {
+    let leave_entry = || {
+        if cfg.stale_renewal_entry {
+            stale_entry.set(true);
+        }
+    };
     let src = cfg
         .script_renew
         .clone()
@@ -200,6 +286,7 @@ async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String) {
                 // Not held any more: Redisson cancels the renewal.
                 env.note(Note::Renewed { ok: false });
                 env.note(Note::WatchdogStopped);
+                leave_entry();
                 return;
             }
             failed => {
@@ -209,6 +296,7 @@ async fn renew_loop<E: Env>(env: E, cfg: LockConfig, field: String) {
                 }
                 if cfg.renew_on_error == RenewOnError::Stop {
                     env.note(Note::WatchdogStopped);
+                    leave_entry();
                     return;
                 }
             }
@@ -222,11 +310,11 @@ impl LockAlgorithm for Watchdog {
         let n = attempts(&self.cfg);
         for attempt in 0..n {
             let start = env.mono_ms();
-            if let Try::Granted = self.try_lock(env, &field).await {
+            if let Try::Granted(token) = self.try_lock(env, &field).await {
                 self.entered = 1;
                 while self.entered < self.cfg.reentrant_depth {
                     match self.try_lock(env, &field).await {
-                        Try::Granted => self.entered += 1,
+                        Try::Granted(_) => self.entered += 1,
                         _ => {
                             env.note(Note::Info(format!("re-entry {} failed", self.entered + 1)));
                             break;
@@ -235,11 +323,11 @@ impl LockAlgorithm for Watchdog {
                 }
                 let mut lease = Lease {
                     value: field.clone().into_bytes(),
-                    fencing_token: None,
+                    fencing_token: token,
                     deadline: Some(Deadline::Mono(start + self.cfg.ttl_ms)),
                     nodes: vec![0],
                 };
-                if self.cfg.fencing {
+                if self.cfg.fencing && self.cfg.script_acquire.is_some() {
                     lease.fencing_token = take_fence_token(env, &self.cfg).await;
                     if lease.fencing_token.is_none() {
                         self.release(env, &lease).await;
@@ -250,7 +338,19 @@ impl LockAlgorithm for Watchdog {
                     }
                 }
                 self.stop_watchdog();
-                let task = env.spawn(Box::pin(renew_loop(env.clone(), self.cfg.clone(), field)));
+                if self.cfg.stale_renewal_entry && self.stale_entry.get() {
+                    // `putIfAbsent` finds the old entry: no timer is armed.
+                    env.note(Note::Info(
+                        "a failed renewal left its entry registered (Redisson before 3.12.1): this hold is never renewed".into(),
+                    ));
+                    return Ok(lease);
+                }
+                let task = env.spawn(Box::pin(renew_loop(
+                    env.clone(),
+                    self.cfg.clone(),
+                    field,
+                    self.stale_entry.clone(),
+                )));
                 self.task = Some(Rc::new(task));
                 return Ok(lease);
             }
@@ -263,19 +363,14 @@ impl LockAlgorithm for Watchdog {
 
     async fn release<E: Env>(&mut self, env: &E, lease: &Lease) -> ReleaseOutcome {
         self.stop_watchdog();
-        let times = std::mem::take(&mut self.entered).max(1);
-        for _ in 0..times {
-            match self.unlock_once(env, &lease.value).await {
-                Ok(Reply::Int(1)) => return ReleaseOutcome::Released,
-                Ok(Reply::Int(0)) => continue,
-                Ok(r) if r.is_nil() => return ReleaseOutcome::NotHeld,
-                _ => return ReleaseOutcome::Unknown,
-            }
+        let outcome = self.unlock_all(env, lease).await;
+        if self.cfg.stale_renewal_entry {
+            // Redisson 3.11.0-3.12.0 `unlockAsync`: the entry is cancelled
+            // when the script succeeded or errored, not when it answered
+            // nil (the lock was gone); then the entry stays.
+            self.stale_entry.set(outcome == ReleaseOutcome::NotHeld);
         }
-        env.note(Note::Info(
-            "unlocked every entry but the counter is still positive".into(),
-        ));
-        ReleaseOutcome::Unknown
+        outcome
     }
 }
 

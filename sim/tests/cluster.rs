@@ -359,3 +359,89 @@ fn watchdog_and_set_nx_px_on_one_shard_are_safe_without_faults() {
         }
     }
 }
+
+// ------------------------------- main's replication features on a cluster
+
+/// A command `node` ran: (time, argv, reply).
+fn commands_on(h: &[Event], node: usize) -> Vec<(u64, String, Reply)> {
+    h.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Command {
+                node: n,
+                cmd,
+                reply,
+                ..
+            } if *n == node => {
+                let line: Vec<String> = cmd
+                    .iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                Some((e.t_us, line.join(" "), reply.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn min_replicas_on_a_shard_master_refuses_writes_once_its_replica_dies() {
+    let s = locksim::scenario::parse_scenario(
+        "name = \"c\"\nexpect = \"liveness\"\nduration_ms = 30000\n[lock]\nalgorithm = \"set-nx-px\"\nttl_ms = 3000\n[redis]\ntopology = \"cluster\"\ncluster_node_timeout_ms = 2000\nmin_replicas_to_write = 1\nmin_replicas_max_lag_s = 2\n[clients]\ncount = 2\ncycles = 50\nwork_ms = [100, 300]\nthink_ms = [200, 200]\n[[faults]]\nat_ms = 8000\nkind = \"kill\"\nnode = \"redis-4\"\nfor_ms = 30000\n",
+        "c.toml",
+    )
+    .unwrap();
+    assert_eq!(s.redis.replicas_per_master(), 1);
+    let noreplicas = |r: &Reply| matches!(r, Reply::Error(e) if e.starts_with("NOREPLICAS"));
+    for o in runs(&s, 3) {
+        let h = &o.history.events;
+        // redis-1 (slot 8718) grants while redis-4 acknowledges...
+        let on_1 = commands_on(h, 1);
+        assert!(
+            on_1.iter()
+                .any(|(t, c, r)| *t < 8_000_000 && c.starts_with("SET lock") && *r == Reply::ok()),
+            "seed {}",
+            o.seed
+        );
+        // ...refuses every write while its only replica is dead (killed at
+        // 8 s, restarted when the liveness phase heals everything at 24 s)...
+        let dead: Vec<_> = on_1
+            .iter()
+            .filter(|(t, c, _)| (8_100_000..24_000_000).contains(t) && c.starts_with("SET lock"))
+            .collect();
+        assert!(!dead.is_empty(), "seed {}", o.seed);
+        assert!(
+            dead.iter().all(|(_, _, r)| noreplicas(r)),
+            "seed {}: {dead:?}",
+            o.seed
+        );
+        // ...and grants again once the replica is back and acknowledges.
+        assert!(
+            on_1.iter()
+                .any(|(t, c, r)| *t > 24_000_000 && c.starts_with("SET lock") && *r == Reply::ok()),
+            "seed {}",
+            o.seed
+        );
+    }
+}
+
+#[test]
+fn watchdog_waits_for_the_replica_of_its_shard_master() {
+    let mut s = lock_on_cluster(Algorithm::Watchdog);
+    s.lock.sync_replicas = locksim_models::SyncReplicas::All;
+    for o in runs(&s, 3) {
+        assert_eq!(o.verdict(), Verdict::Safe, "seed {}", o.seed);
+        let waits: Vec<_> = commands_on(&o.history.events, 1)
+            .into_iter()
+            .filter(|(_, c, _)| c.starts_with("WAIT "))
+            .collect();
+        assert!(!waits.is_empty(), "seed {}", o.seed);
+        // One replica per shard: `WAIT 1`, acknowledged by redis-4.
+        assert!(
+            waits
+                .iter()
+                .all(|(_, c, r)| c.starts_with("WAIT 1 ") && *r == Reply::Int(1)),
+            "seed {}: {waits:?}",
+            o.seed
+        );
+    }
+}

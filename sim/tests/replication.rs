@@ -291,3 +291,114 @@ fn a_master_restarted_without_persistence_wipes_its_replicas() {
         assert_eq!(sim.get(2, "k").await, None);
     });
 }
+
+#[test]
+fn wait_answers_at_once_when_the_periodic_ack_already_covers_the_write() {
+    simulate(sentinel(20, 60_000), 8, |sim: Sim| async move {
+        settle(&sim, 100).await;
+        sim.ok(0, &["SET", "a", "1"]).await;
+        // Replicas send REPLCONF ACK once a second: by now both have.
+        sim.sleep(1200).await;
+        let t0 = sim.now_ms();
+        assert_eq!(sim.ok(0, &["WAIT", "2", "1000"]).await, Reply::Int(2));
+        let took = sim.now_ms() - t0;
+        assert!(took < 10, "no GETACK round trip needed: {took} ms");
+    });
+}
+
+/// min-replicas against each way a replica can go away: a killed process
+/// closes its link at once; a powered-off one (or a paused or cut-off
+/// one) only stops acknowledging, and counts until its last ACK is older
+/// than `min_replicas_max_lag_s`.
+#[test]
+fn min_replicas_drops_a_killed_replica_at_once_and_a_silent_one_after_the_lag() {
+    const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+    let mut s = sentinel(5, 600_000);
+    s.redis.min_replicas_to_write = 2;
+    s.redis.min_replicas_max_lag_s = 2;
+    simulate(s, 9, |sim: Sim| async move {
+        // Until both replicas synced and acknowledged: refused.
+        let r = sim.ok(0, &["SET", "a", "1"]).await;
+        assert_eq!(r, Reply::Error(NOREPLICAS.into()), "before the sync");
+        settle(&sim, 100).await;
+        assert_eq!(sim.ok(0, &["SET", "a", "1"]).await, Reply::ok());
+        // A kill: refused one network hop later.
+        sim.fault(Fault::Kill {
+            node: NodeRef::Redis(1),
+            for_ms: Some(1000),
+        });
+        sim.sleep(10).await;
+        let r = sim.ok(0, &["SET", "a", "2"]).await;
+        assert_eq!(r, Reply::Error(NOREPLICAS.into()), "the link closed");
+        assert_eq!(sim.get(0, "a").await.as_deref(), Some("1"), "reads work");
+        // Back after its restart, full resync and first ACK.
+        sim.sleep(1100).await;
+        assert_eq!(sim.ok(0, &["SET", "a", "3"]).await, Reply::ok());
+        // A power loss sends no FIN: still good for more than a second.
+        let t0 = sim.now_ms();
+        sim.fault(Fault::PowerLoss {
+            node: NodeRef::Redis(2),
+            for_ms: Some(600_000),
+        });
+        sim.sleep(900).await;
+        assert_eq!(sim.ok(0, &["SET", "a", "4"]).await, Reply::ok());
+        let refused_at = loop {
+            let r = sim.ok(0, &["SET", "a", "5"]).await;
+            if r != Reply::ok() {
+                assert_eq!(r, Reply::Error(NOREPLICAS.into()));
+                break sim.now_ms() - t0;
+            }
+            sim.sleep(50).await;
+        };
+        // floor(now) - floor(last ACK) > 2 s, counted once a second.
+        assert!(
+            (1000..=4100).contains(&refused_at),
+            "refused {refused_at} ms after the power loss"
+        );
+        // A script's first write is refused; one that writes nothing runs.
+        let r = sim
+            .ok(0, &["EVAL", "return redis.call('get','a')", "0"])
+            .await;
+        assert_eq!(
+            r,
+            Reply::Bulk(sim.get(0, "a").await.map(String::into_bytes))
+        );
+        let Reply::Error(e) = sim
+            .ok(0, &["EVAL", "return redis.call('set','a','6')", "0"])
+            .await
+        else {
+            panic!("refused")
+        };
+        assert!(e.starts_with(NOREPLICAS), "{e}");
+    });
+}
+
+#[test]
+fn a_replica_cut_off_under_steady_writes_catches_up_after_the_heal() {
+    // The master writes every 300 ms, faster than its resend delay
+    // (lag + 2 round trips + 1 s): the chunks the partition lost must still
+    // be resent once it heals, or the replica never applies anything again
+    // and WAIT answers 0 for ever.
+    simulate(sentinel(20, 60_000), 10, |sim: Sim| async move {
+        settle(&sim, 100).await;
+        sim.fault(Fault::Partition {
+            groups: vec![vec![NodeRef::Redis(0)], vec![NodeRef::Redis(2)]],
+            for_ms: Some(3000),
+        });
+        for i in 0..30 {
+            assert_eq!(
+                sim.ok(0, &["SET", &format!("k{i}"), "v"]).await,
+                Reply::ok()
+            );
+            sim.sleep(300).await;
+        }
+        // Healed at 3.1 s; every write since is 2 s or more old.
+        assert_eq!(
+            sim.get(2, "k0").await.as_deref(),
+            Some("v"),
+            "lost in the partition, resent"
+        );
+        assert_eq!(sim.get(2, "k20").await.as_deref(), Some("v"));
+        assert_eq!(sim.ok(0, &["WAIT", "2", "1000"]).await, Reply::Int(2));
+    });
+}

@@ -817,6 +817,98 @@ fn display_format() {
     assert!(s.starts_with("scenarios/x.toml:5:1: error: unknown key `ttl` in [lock]\n  hint: did you mean `ttl_ms`?"), "{s}");
 }
 
+// ------------------------------------------------ min-replicas, client retries
+
+#[test]
+fn min_replicas_needs_a_master_with_replicas() {
+    check(
+        &head("[redis]\nmin_replicas_to_write = 1\n"),
+        6,
+        25,
+        "`redis.min_replicas_to_write` has no effect with topology = \"single\"",
+        Some("topology = \"sentinel\""),
+    );
+    check(
+        &head("[redis]\ntopology = \"independent\"\nmin_replicas_max_lag_s = 5\n"),
+        7,
+        26,
+        "`redis.min_replicas_max_lag_s` has no effect with topology = \"independent\"",
+        None,
+    );
+    // The defaults, written out, are fine anywhere (to_toml writes them).
+    let ok = head("[redis]\nmin_replicas_to_write = 0\nmin_replicas_max_lag_s = 10\n");
+    parse_scenario(&ok, "t.toml").expect("defaults are accepted");
+}
+
+#[test]
+fn min_replicas_on_a_cluster_counts_each_shard_masters_replicas() {
+    let cluster = "[redis]\ntopology = \"cluster\"\n";
+    check(
+        &head(&format!("{cluster}replicas_per_shard = 1\nmin_replicas_to_write = 2\n")),
+        8,
+        25,
+        "`redis.min_replicas_to_write` = 2 but a master has only 1 replica(s) (replicas_per_shard = 1)",
+        Some("raise replicas_per_shard"),
+    );
+    check(
+        &head(&format!(
+            "{cluster}replicas_per_shard = 0\nmin_replicas_to_write = 1\n"
+        )),
+        8,
+        25,
+        "`redis.min_replicas_to_write` has no effect with topology = \"cluster\"",
+        Some("replicas_per_shard >= 1"),
+    );
+    let ok = head(&format!(
+        "{cluster}replicas_per_shard = 2\nmin_replicas_to_write = 2\n"
+    ));
+    let s = parse_scenario(&ok, "t.toml").expect("two replicas per shard master");
+    assert_eq!((s.redis.replicas_per_master(), s.redis.nodes), (2, 9));
+}
+
+#[test]
+fn min_replicas_cannot_exceed_the_replicas() {
+    check(
+        &head("[redis]\ntopology = \"sentinel\"\nnodes = 3\nmin_replicas_to_write = 3\n"),
+        8,
+        25,
+        "`redis.min_replicas_to_write` = 3 but a master has only 2 replica(s)",
+        Some("NOREPLICAS"),
+    );
+    check(
+        &head("[redis]\ntopology = \"sentinel\"\nmin_replicas_to_write = -1\n"),
+        7,
+        25,
+        "min_replicas_to_write",
+        None,
+    );
+}
+
+#[test]
+fn client_retries_is_a_small_count() {
+    check(
+        &head("client_retries = -1\n"),
+        5,
+        18,
+        "client_retries",
+        None,
+    );
+    check(
+        &head("client_retries = 101\n"),
+        5,
+        18,
+        "client_retries",
+        None,
+    );
+    check(
+        &head("client_retries = \"1\"\n"),
+        5,
+        18,
+        "client_retries",
+        None,
+    );
+}
+
 // ------------------------------------------------------------------ never panic
 
 const VALID: &str = include_str!("data/everything.toml");

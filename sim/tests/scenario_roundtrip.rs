@@ -9,9 +9,11 @@ use locksim::model::{
 
 use locksim::scenario::{
     load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked, MAX_CLIENTS,
-    MAX_MS, MAX_NODES,
+    MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES,
 };
-use locksim_models::{Algorithm, LockConfig, Release, RenewOnError};
+use locksim_models::{
+    Algorithm, LockConfig, OnExtendFail, OnUnsynced, Release, RenewOnError, SyncReplicas, Timing,
+};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -110,6 +112,7 @@ fn everything_file() {
     let s = load_scenario_unchecked(&path).unwrap();
     assert_eq!(s.seed, u64::MAX, "large seeds are accepted as strings");
     assert_eq!(s.about, "multi\nline \"about\" with a tab\t");
+    assert_eq!(s.lock.client_retries, 2);
     assert!(s
         .lock
         .script_release
@@ -256,12 +259,22 @@ fn lock() -> impl Strategy<Value = LockConfig> {
             script(),
             script(),
             script(),
+            0..=MAX_CLIENT_RETRIES,
         ),
     )
         .prop_map(|(a, b, c)| {
             let (algorithm, (key, fence_key), ttl_ms, release, validity_check, retry_count) = a;
             let (retry_delay_ms, retry_jitter_ms, drift_factor, renew, renew_on_error, fencing) = b;
-            let (request_timeout_ms, sequential, stale_recovery, reentrant_depth, sa, sr, sn) = c;
+            let (
+                request_timeout_ms,
+                sequential,
+                stale_recovery,
+                reentrant_depth,
+                sa,
+                sr,
+                sn,
+                retries,
+            ) = c;
             LockConfig {
                 algorithm,
                 key,
@@ -288,10 +301,85 @@ fn lock() -> impl Strategy<Value = LockConfig> {
                 script_acquire: sa,
                 script_release: sr,
                 script_renew: sn,
-                // Only Redlock on a cluster takes keys (see `scenario()`).
-                keys: Vec::new(),
+                client_retries: retries,
+                ..LockConfig::defaults(algorithm)
             }
         })
+        .prop_flat_map(|base| (Just(base), behaviour()))
+        .prop_map(|(mut c, b)| {
+            use Algorithm::*;
+            let alg = c.algorithm;
+            let (timing, extra, start_once, keep_partial, fail_on_error, sync) = b.0;
+            let (wait_ms, on_unsynced, extend_ms, on_fail, setnx, max_ext) = b.1;
+            let (checks_abort, shared) = b.2;
+            if matches!(alg, SetNxPx | Redlock) {
+                c.timing = timing;
+                c.extend_every_ms = extend_ms;
+            }
+            if alg == Redlock {
+                c.drift_extra_ms = extra;
+                c.start_once = start_once;
+                c.keep_partial = keep_partial;
+                c.fail_on_node_error = fail_on_error;
+            }
+            if alg == Watchdog {
+                c.sync_replicas = sync;
+            }
+            c.shared_token = shared && alg == SetNxPx;
+            c.wait_timeout_ms = wait_ms;
+            c.on_unsynced = on_unsynced;
+            c.on_extend_fail = on_fail;
+            c.extend_setnx = setnx;
+            c.max_extensions = max_ext;
+            c.checks_abort = checks_abort;
+            c
+        })
+}
+
+/// The keys in which the libraries differ, drawn independently (the lock
+/// strategy keeps those an algorithm cannot honour at their defaults).
+#[allow(clippy::type_complexity)]
+fn behaviour() -> impl Strategy<
+    Value = (
+        (Timing, u64, bool, bool, bool, SyncReplicas),
+        (u64, OnUnsynced, u64, OnExtendFail, bool, u32),
+        (bool, bool),
+    ),
+> {
+    let timing = prop_oneof![Just(Timing::Mono), Just(Timing::Wall)];
+    let sync = prop::sample::select(vec![
+        SyncReplicas::None,
+        SyncReplicas::Unawaited,
+        SyncReplicas::Awaited,
+        SyncReplicas::All,
+        SyncReplicas::Any,
+    ]);
+    let unsynced = prop_oneof![Just(OnUnsynced::Keep), Just(OnUnsynced::Unlock)];
+    let on_fail = prop::sample::select(vec![
+        OnExtendFail::Stop,
+        OnExtendFail::Retry,
+        OnExtendFail::Abort,
+        OnExtendFail::Unlock,
+    ]);
+    (
+        (
+            timing,
+            0..=MAX_MS,
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            sync,
+        ),
+        (
+            1..=MAX_MS,
+            unsynced,
+            0..=MAX_MS,
+            on_fail,
+            any::<bool>(),
+            any::<u32>(),
+        ),
+        (any::<bool>(), any::<bool>()),
+    )
 }
 
 fn redis() -> impl Strategy<Value = RedisConfig> {
@@ -316,9 +404,20 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
         span_u64(MAX_MS),
         0..=MAX_MS,
         (1..=MAX_NODES, any::<usize>(), 1..=MAX_MS),
+        (0..=MAX_NODES as u32, 0..=MAX_MS / 1000),
     )
         .prop_map(
-            |(topology, n, persistence, rdb, restart, lag, failover, cluster)| {
+            |(
+                topology,
+                n,
+                persistence,
+                rdb,
+                restart,
+                lag,
+                failover,
+                cluster,
+                (to_write, max_lag),
+            )| {
                 // Cluster keys are written (and accepted) for clusters only.
                 let (shards, per, timeout) = match topology {
                     Topology::Cluster => {
@@ -326,19 +425,34 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
                     }
                     _ => (3, 1, 15_000),
                 };
+                let nodes = match topology {
+                    Topology::Single => 1,
+                    Topology::Independent => n,
+                    Topology::Sentinel => n.max(2),
+                    Topology::Cluster => RedisConfig::cluster_nodes(shards, per),
+                };
+                // min-replicas only where masters have replicas, and at
+                // most as many as there are.
+                let replicas = match topology {
+                    Topology::Sentinel => nodes as u32 - 1,
+                    Topology::Cluster => per as u32,
+                    Topology::Single | Topology::Independent => 0,
+                };
+                let replicated = replicas > 0;
                 RedisConfig {
                     topology,
-                    nodes: match topology {
-                        Topology::Single => 1,
-                        Topology::Independent => n,
-                        Topology::Sentinel => n.max(2),
-                        Topology::Cluster => RedisConfig::cluster_nodes(shards, per),
-                    },
+                    nodes,
                     persistence,
                     rdb_save_every_ms: rdb,
                     restart_delay_ms: restart,
                     replication_lag_ms: lag,
                     failover_after_ms: failover,
+                    min_replicas_to_write: if replicated {
+                        to_write % (replicas + 1)
+                    } else {
+                        0
+                    },
+                    min_replicas_max_lag_s: if replicated { max_lag } else { 10 },
                     shards,
                     replicas_per_shard: per,
                     cluster_node_timeout_ms: timeout,

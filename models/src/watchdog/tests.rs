@@ -27,6 +27,17 @@ fn server(hash: Hash, renew_fails: impl Fn(u64) -> bool + 'static) -> ScriptedEn
         let src = std::str::from_utf8(&a[1]).unwrap();
         let ours = |h: &Option<(Vec<u8>, i64)>, f: &[u8]| h.as_ref().is_some_and(|(hf, _)| hf == f);
         match src {
+            FENCED_ACQUIRE_SCRIPT => {
+                assert_eq!(a[2], b"2", "RFencedLock's script takes the token key");
+                let field = &a[6];
+                if h.is_none() || ours(&h, field) {
+                    let count = h.as_ref().map_or(0, |x| x.1) + 1;
+                    *h = Some((field.clone(), count));
+                    Ok(Reply::Array(Some(vec![Reply::Int(-1), Reply::Int(7)])))
+                } else {
+                    Ok(Reply::Array(Some(vec![Reply::Int(25_000), Reply::Int(-1)])))
+                }
+            }
             ACQUIRE_SCRIPT | "ACQ" => {
                 let field = &a[5];
                 if h.is_none() || ours(&h, field) {
@@ -303,10 +314,40 @@ fn script_overrides_replace_all_three_scripts() {
 }
 
 #[test]
-fn fencing_takes_a_token_after_the_grant() {
+fn fencing_takes_the_token_inside_the_acquire_script() {
     let env = server(empty(), |_| false);
+    env.label(FENCED_ACQUIRE_SCRIPT, "fenced");
     let mut c = cfg();
     c.fencing = true;
+    let mut lock = Watchdog::new(c);
+    let lease = env.block_on(lock.acquire(&env)).unwrap();
+    assert_eq!(
+        lease.fencing_token,
+        Some(7),
+        "RFencedLock: INCR in the script"
+    );
+    assert_eq!(
+        env.sent().len(),
+        1,
+        "no second command: atomic with the grant"
+    );
+    let other = server(Rc::new(RefCell::new(Some((b"x:1".to_vec(), 1)))), |_| false);
+    let mut c = cfg();
+    c.fencing = true;
+    c.retry_count = 1;
+    assert!(
+        other.block_on(Watchdog::new(c).acquire(&other)).is_err(),
+        "{{pttl, -1}} is a refusal"
+    );
+}
+
+#[test]
+fn fencing_with_a_script_of_ones_own_takes_a_token_after_the_grant() {
+    let env = server(empty(), |_| false);
+    env.label("ACQ", "acq");
+    let mut c = cfg();
+    c.fencing = true;
+    c.script_acquire = Some("ACQ".into());
     let lease = env.block_on(Watchdog::new(c).acquire(&env)).unwrap();
     assert_eq!(lease.fencing_token, Some(5));
     assert_eq!(env.summary()[1], "0 INCR lock:fence");
@@ -316,4 +357,51 @@ fn fencing_takes_a_token_after_the_grant() {
 fn channel_name_follows_prefix_name() {
     assert_eq!(channel_name("lock"), "redisson_lock__channel:{lock}");
     assert_eq!(channel_name("{a}b"), "redisson_lock__channel:{a}b");
+}
+
+/// Redisson 3.11.0-3.12.0: a renewal that times out leaves its entry; the
+/// lock expires, the unlock answers nil and keeps the entry, and the next
+/// hold arms no timer. With the entry cleared (3.12.1 onwards) the next
+/// hold is renewed as usual.
+#[test]
+fn a_stale_renewal_entry_leaves_the_next_hold_unrenewed() {
+    for stale in [true, false] {
+        let hash = empty();
+        let env = server(hash.clone(), |now| (5_000..15_000).contains(&now));
+        let mut c = cfg();
+        c.stale_renewal_entry = stale;
+        let mut lock = Watchdog::new(c);
+        let lease = env.block_on(lock.acquire(&env)).unwrap();
+        env.run_until(35_000);
+        assert_eq!(renew_times(&env), vec![10_001], "stale = {stale}");
+        *hash.borrow_mut() = None; // the key expired at 30 s
+        assert_eq!(
+            env.block_on(lock.release(&env, &lease)),
+            ReleaseOutcome::NotHeld
+        );
+        env.block_on(lock.acquire(&env)).unwrap();
+        env.run_until(80_000);
+        let later = renew_times(&env).len() - 1;
+        if stale {
+            assert_eq!(later, 0, "the second hold is never renewed");
+            assert_eq!(env.live_tasks(), 0);
+        } else {
+            assert_eq!(later, 4, "renewed every 10 s");
+        }
+    }
+    // An unlock that finds the lock clears the entry even on 3.11.
+    let hash = empty();
+    let env = server(hash.clone(), |now| (5_000..15_000).contains(&now));
+    let mut c = cfg();
+    c.stale_renewal_entry = true;
+    let mut lock = Watchdog::new(c);
+    let lease = env.block_on(lock.acquire(&env)).unwrap();
+    env.run_until(20_000);
+    assert_eq!(
+        env.block_on(lock.release(&env, &lease)),
+        ReleaseOutcome::Released
+    );
+    env.block_on(lock.acquire(&env)).unwrap();
+    env.run_until(45_000);
+    assert_eq!(renew_times(&env).len(), 1 + 2, "renewed again");
 }

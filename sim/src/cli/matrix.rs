@@ -27,6 +27,10 @@ pub struct MatrixArgs {
     /// Also write every cell's generated scenario into DIR (for `locksim hunt`).
     #[arg(long, value_name = "DIR")]
     pub scenarios: Option<PathBuf>,
+    /// The library matrix instead: every library profile at its current
+    /// version under each fault class, into libraries.{md,json,svg}.
+    #[arg(long)]
+    pub libraries: bool,
 }
 
 /// `locksim matrix`
@@ -35,6 +39,9 @@ pub fn matrix(args: &MatrixArgs) -> i32 {
     if jobs == 0 || args.seeds == 0 {
         eprintln!("error: --jobs and --seeds must be at least 1");
         return EXIT_USAGE;
+    }
+    if args.libraries {
+        return libraries(args, jobs);
     }
     if let Some(dir) = &args.scenarios {
         for c in crate::search::matrix::cells() {
@@ -97,6 +104,66 @@ pub fn matrix(args: &MatrixArgs) -> i32 {
             c.l,
             c.r,
             c.runs
+        );
+    }
+    if disagree.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// `locksim matrix --libraries`.
+fn libraries(args: &MatrixArgs, jobs: usize) -> i32 {
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
+    if let Some(dir) = &args.scenarios {
+        for c in crate::search::libraries::cells() {
+            let s = c.scenario();
+            let p = dir.join(format!("{}.toml", s.name));
+            if let Err(e) = write_atomic(&p, s.to_toml().as_bytes()) {
+                eprintln!("error: cannot write into {}: {e}", dir.display());
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let start = Instant::now();
+    let mut files = Vec::new();
+    let rows = match crate::report::gallery::write_libraries(&out, args.seeds, jobs, &mut files) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let md = crate::report::libraries::render_md(&rows, args.seeds);
+    let grid: String = md
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with('|'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    print!("{grid}");
+    println!(
+        "\n{} cells, {} runs each, {:.1} s; written to {}/libraries.{{md,json,svg}}",
+        rows.len(),
+        args.seeds,
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    let disagree: Vec<_> = rows.iter().filter(|r| r.agrees == Some(false)).collect();
+    for r in &disagree {
+        println!(
+            "DISAGREES with ground truth rows {:?}: {} x {}: expected {}, measured {} L in {} runs",
+            r.rows,
+            r.library,
+            r.class,
+            if r.expect_l == Some(true) {
+                "L"
+            } else {
+                "no L"
+            },
+            r.l,
+            r.runs
         );
     }
     if disagree.is_empty() {

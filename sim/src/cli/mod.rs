@@ -8,6 +8,7 @@
 mod bench;
 mod check;
 mod hunt;
+mod libraries;
 mod live;
 mod matrix;
 mod runs;
@@ -54,6 +55,8 @@ pub enum Command {
     Hunt(hunt::HuntArgs),
     /// Prove a small setup safe up to K faults, or find its shortest counterexample
     Check(check::CheckArgs),
+    /// The library profiles (`[lock] library = "NAME@VERSION"`) and their behaviour changes.
+    Libraries(libraries::LibrariesArgs),
     /// Algorithms x fault classes x persistence modes: violation rates into reports/matrix.*.
     Matrix(matrix::MatrixArgs),
     /// Run a scenario against real redis-server processes it starts on
@@ -116,6 +119,7 @@ pub fn main() -> i32 {
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Hunt(args)) => hunt::hunt(&args),
         Some(Command::Check(args)) => check::check(&args),
+        Some(Command::Libraries(args)) => libraries::libraries(&args),
         Some(Command::Matrix(args)) => matrix::matrix(&args),
         Some(Command::Live(args)) => live::live(&args),
         Some(Command::LiveClient(args)) => live::live_client(&args),

@@ -298,8 +298,13 @@ pub enum EventKind {
         client: usize,
         ok: bool,
     },
-    /// The watchdog stopped renewing.
+    /// The watchdog or extension loop stopped extending the lease.
     WatchdogStopped {
+        client: usize,
+    },
+    /// The holder's abort signal was raised: its lease could not be
+    /// extended (node-redlock `using`).
+    Aborted {
         client: usize,
     },
     /// Something the algorithm noted ("quorum 2/5 failed", ...).
@@ -347,6 +352,7 @@ impl EventKind {
             Note::Extended { deadline } => EventKind::Extended { client, deadline },
             Note::Renewed { ok } => EventKind::Renewal { client, ok },
             Note::WatchdogStopped => EventKind::WatchdogStopped { client },
+            Note::Aborted => EventKind::Aborted { client },
             Note::Info(text) => EventKind::Note { client, text },
         }
     }

@@ -216,6 +216,8 @@ struct Inner {
     /// Acks owed for `sync` events, collected at the next await point.
     owed_acks: Cell<u32>,
     single: bool,
+    /// `[lock] client_retries`.
+    retries: u32,
     ports: Vec<u16>,
     clock: LiveClock,
     pool: RefCell<Vec<Vec<Conn>>>,
@@ -258,6 +260,7 @@ impl LiveEnv {
             ack_rx,
             owed_acks: Cell::new(0),
             single: s.redis.topology != Topology::Independent,
+            retries: s.lock.client_retries,
             ports: spec.ports.clone(),
             clock,
             pool: RefCell::new((0..nodes).map(|_| Vec::new()).collect()),
@@ -385,6 +388,10 @@ impl LiveEnv {
 
 impl Env for LiveEnv {
     type Task = LiveTask;
+
+    fn client_retries(&self) -> u32 {
+        self.0.retries
+    }
 
     fn nodes(&self) -> usize {
         if self.0.single {

@@ -130,6 +130,13 @@ pub struct RedisConfig {
     pub restart_delay_ms: u64,
     pub replication_lag_ms: Span<u64>,
     pub failover_after_ms: u64,
+    /// A master refuses writes (`NOREPLICAS`) unless at least this many
+    /// replicas acknowledged within `min_replicas_max_lag_s` (Redis's
+    /// `min-replicas-to-write`; 0 = off). Replicated topologies only.
+    pub min_replicas_to_write: u32,
+    /// Redis's `min-replicas-max-lag`: the largest acknowledgement age, in
+    /// whole seconds of the master's clock, of a replica that counts (0 = off).
+    pub min_replicas_max_lag_s: u64,
     /// `cluster`: how many masters split the 16384 hash slots.
     pub shards: usize,
     /// `cluster`: replicas of each master.
@@ -139,6 +146,17 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
+    /// How many replicas each master has: `nodes - 1` under Sentinel,
+    /// `replicas_per_shard` for each shard master of a cluster, none for
+    /// `single` and `independent`.
+    pub fn replicas_per_master(&self) -> usize {
+        match self.topology {
+            Topology::Single | Topology::Independent => 0,
+            Topology::Sentinel => self.nodes.saturating_sub(1),
+            Topology::Cluster => self.replicas_per_shard,
+        }
+    }
+
     /// The node count a cluster of `shards` masters with
     /// `replicas_per_shard` replicas each has.
     pub fn cluster_nodes(shards: usize, replicas_per_shard: usize) -> usize {

@@ -21,6 +21,7 @@ pub(crate) use super::args::{error_line, int_arg, is, parse_i64};
 
 pub(crate) const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
 pub(crate) const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
+pub(crate) const NOREPLICAS_ERR: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// Every command the model knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

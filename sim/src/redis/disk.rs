@@ -25,7 +25,13 @@
 //! log replayed with `apply_effect` at the node's wall time now, then every
 //! key whose absolute expiry has passed is dropped), else the RDB snapshot
 //! (`RedisNode::load`, which skips expired keys). Expiries are absolute, so
-//! time spent down counts against every TTL.
+//! time spent down counts against every TTL. A key the AOF brings back
+//! already expired is deleted at once, and the `DEL` goes to the AOF
+//! ([`Disk::boot`]): Redis 7.0 loads it with its past expiry, then expires
+//! it at the first access or active-expire cycle and appends the `DEL`
+//! (checked with redis-server 7.0.15), so a later replay does not revive
+//! it; without the `DEL`, a Redisson hash re-created under the same name
+//! would get the dead owner's field back at the next restart.
 //!
 //! Simplifications, all documented where they matter:
 //! - fsync happens on a grid of whole seconds of the node's monotonic clock
@@ -77,6 +83,8 @@ pub struct Loaded {
     pub node: RedisNode,
     /// What the history says about it (a [`DiskOp::Load`]).
     pub op: DiskOp,
+    /// The keys dropped because their expiry had passed.
+    pub expired: Vec<Vec<u8>>,
 }
 
 impl Disk {
@@ -149,6 +157,22 @@ impl Disk {
         lost
     }
 
+    /// Boots a node from this disk at its wall time `now_ms`: what
+    /// [`Disk::load`] gives, with a `DEL` appended to the AOF (written, not
+    /// yet fsynced) for every key the log brought back already expired.
+    pub fn boot(&mut self, mode: Persistence, now_ms: i64) -> Option<Loaded> {
+        let loaded = self.load(mode, now_ms)?;
+        if matches!(mode, Persistence::AofEverysec | Persistence::AofAlways) {
+            let dels: Vec<Argv> = loaded
+                .expired
+                .iter()
+                .map(|k| vec![b"DEL".to_vec(), k.clone()])
+                .collect();
+            self.write(mode, &dels);
+        }
+        Some(loaded)
+    }
+
     /// What the node loads at boot, at its wall time `now_ms`; `None` when
     /// the mode keeps nothing or nothing was ever written.
     pub fn load(&self, mode: Persistence, now_ms: i64) -> Option<Loaded> {
@@ -173,9 +197,9 @@ impl Disk {
                         age_ms: now_ms - snap.wall_ms,
                     },
                     keys: node.len(),
-                    dropped: names(expired),
+                    dropped: names(expired.clone()),
                 };
-                Some(Loaded { node, op })
+                Some(Loaded { node, op, expired })
             }
             Persistence::AofEverysec | Persistence::AofAlways => {
                 if self.base.is_none() && self.log.is_empty() {
@@ -200,9 +224,9 @@ impl Disk {
                         replayed: self.log.len(),
                     },
                     keys: node.len(),
-                    dropped: names(expired),
+                    dropped: names(expired.clone()),
                 };
-                Some(Loaded { node, op })
+                Some(Loaded { node, op, expired })
             }
         }
     }

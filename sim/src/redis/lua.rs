@@ -77,6 +77,9 @@ pub(crate) struct RunParams {
     pub mode: ExpiryMode,
     pub replica: bool,
     pub read_only: bool,
+    /// A master short of good replicas (min-replicas): the first write
+    /// fails with `NOREPLICAS`.
+    pub too_few_replicas: bool,
     pub cluster: Option<super::cluster::ScriptCluster>,
 }
 
@@ -284,6 +287,7 @@ impl LuaEngine {
             env.mode = p.mode;
             env.replica = p.replica;
             env.read_only = p.read_only;
+            env.too_few_replicas = p.too_few_replicas;
             env.cluster = p.cluster;
             env.write_dirty = false;
             env.propagate = true;
@@ -351,6 +355,7 @@ mod tests {
             mode: ExpiryMode::Master,
             replica: false,
             read_only: false,
+            too_few_replicas: false,
             cluster: None,
         };
         e.run(&sha, &[], &[], &mut Keyspace::default(), p, &mut Vec::new())

@@ -11,7 +11,7 @@
 
 use super::cluster;
 use super::cluster::ScriptCluster;
-use super::commands::{self, Lookup, MAY_REPLICATE, NOSCRIPT, READONLY_ERR, WRITE};
+use super::commands::{self, Lookup, MAY_REPLICATE, NOREPLICAS_ERR, NOSCRIPT, READONLY_ERR, WRITE};
 use super::keyspace::{Ctx, ExpiryMode, Keyspace};
 use super::luaconv::{error_text, fmt_g17};
 use locksim_models::protocol::{Argv, Reply};
@@ -30,6 +30,8 @@ pub(crate) struct ScriptEnv {
     pub replica: bool,
     /// `#!lua flags=no-writes`.
     pub read_only: bool,
+    /// A master short of good replicas: the first write gets `NOREPLICAS`.
+    pub too_few_replicas: bool,
     pub write_dirty: bool,
     /// False after `redis.set_repl(redis.REPL_NONE)`.
     pub propagate: bool,
@@ -51,6 +53,7 @@ impl Default for ScriptEnv {
             mode: ExpiryMode::Master,
             replica: false,
             read_only: false,
+            too_few_replicas: false,
             write_dirty: false,
             propagate: true,
             also: Vec::new(),
@@ -223,6 +226,11 @@ pub(crate) fn script_call(env: &mut ScriptEnv, argv: &[Vec<u8>]) -> Result<Reply
     if spec.flags & WRITE != 0 {
         if !env.write_dirty && env.replica && env.mode != ExpiryMode::Loading {
             return Err(format!("-{READONLY_ERR}"));
+        }
+        // Redis 7.0 `scriptVerifyWriteCommandAllow`: only a script that has
+        // not written yet can be refused (its first write).
+        if !env.write_dirty && env.too_few_replicas && env.mode != ExpiryMode::Loading {
+            return Err(format!("-{NOREPLICAS_ERR}"));
         }
         env.write_dirty = true;
     }

@@ -3,7 +3,9 @@
 //! node never reads a clock and never iterates a hash map.
 
 use super::cluster::{self, ClusterGate};
-use super::commands::{self, arity_error, arity_ok, Cmd, Lookup, Spec, READONLY_ERR, WRITE};
+use super::commands::{
+    self, arity_error, arity_ok, Cmd, Lookup, Spec, NOREPLICAS_ERR, READONLY_ERR, WRITE,
+};
 use super::keyspace::{Ctx, Entry, ExpiryMode, Keyspace, Value};
 use super::lua::LuaEngine;
 use locksim_models::protocol::{Argv, Reply};
@@ -29,6 +31,9 @@ pub struct RedisNode {
     pub(super) role: Role,
     /// Created on the first script command.
     pub(super) lua: Option<Box<LuaEngine>>,
+    /// A master with fewer good replicas than `min-replicas-to-write`
+    /// (the server says so before each command): writes get `NOREPLICAS`.
+    pub(super) too_few_replicas: bool,
     /// A Redis Cluster node: what it knows of the cluster (see
     /// [`super::cluster`]). `None`: cluster support disabled.
     pub(super) cluster: Option<Arc<ClusterGate>>,
@@ -55,6 +60,13 @@ impl RedisNode {
 
     pub fn set_role(&mut self, role: Role) {
         self.role = role;
+    }
+
+    /// Redis's `checkGoodReplicasStatus` failing: until told otherwise, a
+    /// master refuses write commands with `NOREPLICAS` (and a script its
+    /// first write). The server that counts the replicas sets it.
+    pub fn set_too_few_replicas(&mut self, yes: bool) {
+        self.too_few_replicas = yes;
     }
 
     /// Makes this a Redis Cluster node with this view of the cluster (or
@@ -181,6 +193,11 @@ impl RedisNode {
             return reply;
         }
         let replica = self.role == Role::Replica;
+        // processCommand's order: NOREPLICAS (a master's check), then
+        // READONLY (a replica's).
+        if self.too_few_replicas && !replica && !apply && self.is_write(spec, argv) {
+            return Reply::error(NOREPLICAS_ERR);
+        }
         if replica && !apply && self.is_write(spec, argv) {
             return Reply::error(READONLY_ERR);
         }

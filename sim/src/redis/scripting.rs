@@ -184,6 +184,7 @@ impl RedisNode {
             mode,
             replica,
             read_only: !flags.compat && flags.no_writes,
+            too_few_replicas: self.too_few_replicas && !replica && mode != ExpiryMode::Loading,
             cluster,
         };
         let (keys, args) = argv[3..].split_at(numkeys);

@@ -28,6 +28,10 @@ use std::path::{Path, PathBuf};
 /// Seeds each scenario runs in the gallery: its own and the next ones.
 pub const GALLERY_SEEDS: u64 = 5;
 
+/// Seeds per cell of the library matrix the gallery writes
+/// (`reports/libraries.{md,json,svg}`).
+pub const LIBRARY_SEEDS: u64 = 20;
+
 /// Thumbnail width in the index, in pixels.
 const THUMB_W: u32 = 360;
 
@@ -174,7 +178,31 @@ pub fn regenerate_with(
         });
     }
     write_gallery(out_dir, &mut summary)?;
+    write_libraries(out_dir, LIBRARY_SEEDS, jobs, &mut summary.files)?;
+    summary.files.sort();
     Ok(summary)
+}
+
+/// Runs the library matrix and writes `libraries.{md,json,svg}` into
+/// `out_dir`, adding their names to `files`.
+pub fn write_libraries(
+    out_dir: &Path,
+    seeds: u64,
+    jobs: usize,
+    files: &mut Vec<PathBuf>,
+) -> Result<Vec<crate::search::libraries::LibraryRow>, GalleryError> {
+    let rows = crate::search::libraries::run_libraries(seeds, jobs);
+    let json = serde_json::to_string_pretty(&rows).expect("rows serialize") + "\n";
+    for (name, body) in [
+        ("libraries.md", super::libraries::render_md(&rows, seeds)),
+        ("libraries.json", json),
+        ("libraries.svg", super::libraries::render_svg(&rows)),
+    ] {
+        let p = out_dir.join(name);
+        write_atomic(&p, body.as_bytes()).map_err(|e| GalleryError::Write(p.clone(), e))?;
+        files.push(PathBuf::from(name));
+    }
+    Ok(rows)
 }
 
 fn write_gallery(out_dir: &Path, summary: &mut Summary) -> Result<(), GalleryError> {

@@ -13,8 +13,9 @@ pub struct Row {
     pub source: &'static str,
 }
 
-/// The rows, in order.
-pub const ROWS: [Row; 35] = [
+/// The rows this build reproduces, in order: 1-48, then the production
+/// Redis and Redis Cluster rows as they land.
+pub const ROWS: &[Row] = &[
     Row {
         n: 1,
         algorithm: "setnx + DEL",
@@ -247,6 +248,118 @@ pub const ROWS: [Row; 35] = [
         source: "distlock page",
     },
     Row {
+        n: 34,
+        algorithm: "redisson RLock (before 3.14)",
+        faults: "one renewal times out",
+        expected: "the watchdog never renews that lock again; it expires mid-work: L",
+        source: "redisson #3194, #3712",
+    },
+    Row {
+        n: 35,
+        algorithm: "redisson RLock (3.14-3.43 vs 3.44+)",
+        faults: "renewal fails for a while shorter than the lease (partition, Redis restart with AOF)",
+        expected: "up to 3.43 renewal stops and the lock expires under a live holder: L; from 3.44 it tries again next period: safe",
+        source: "Redisson `RenewalTask` / `LockTask`, 3.44.0 change",
+    },
+    Row {
+        n: 36,
+        algorithm: "redisson RLock (3.20+, `checkLockSyncedSlaves` default) on sentinel",
+        faults: "master dies right after granting, before any replica has it",
+        expected: "WAIT sees 0 synced replicas, the acquire fails and unlocks: safe (availability cost)",
+        source: "Redisson `CommandAsyncService.syncedEval`, `handleNoSync`",
+    },
+    Row {
+        n: 37,
+        algorithm: "redisson RLock (3.12.5+) on sentinel with 2 replicas",
+        faults: "WAIT counted one replica, the other one is promoted",
+        expected: "L: WAIT is not consensus",
+        source: "Redis WAIT docs; Redisson `syncedEval` (any synced replica suffices)",
+    },
+    Row {
+        n: 38,
+        algorithm: "redisson RLock (3.17-3.19)",
+        faults: "failover with no synced replica",
+        expected: "acquire throws \"None of slaves were synced\" but leaves the lock behind; only its owner can lock again until it expires",
+        source: "redisson #4822, #4706 (fixed 3.20.0)",
+    },
+    Row {
+        n: 39,
+        algorithm: "redisson RLock",
+        faults: "a timed-out acquire is re-sent and both copies run",
+        expected: "hold count 2; one unlock leaves it held: liveness until the lease ends (forever while the watchdog renews)",
+        source: "redisson #7367",
+    },
+    Row {
+        n: 40,
+        algorithm: "node-redlock 5.0.0-beta.2",
+        faults: "pause while quorum replies wait (row 26's story)",
+        expected: "L: v5 never re-checks validity (v4.2 did: safe)",
+        source: "node-redlock `src/index.ts`, #299, #169",
+    },
+    Row {
+        n: 41,
+        algorithm: "node-redlock 5.0.0-beta.2",
+        faults: "contention splits the vote",
+        expected: "its own partial keys block its next attempts until they expire: liveness",
+        source: "node-redlock #306, PR #369",
+    },
+    Row {
+        n: 42,
+        algorithm: "node-redlock `using` (auto-extension)",
+        faults: "extension fails (holder cut off or paused past the threshold)",
+        expected: "the routine keeps running after the abort signal unless it checks it: L",
+        source: "node-redlock `using`, #299",
+    },
+    Row {
+        n: 43,
+        algorithm: "redsync v4 `Extend`, nodes without persistence",
+        faults: "nodes restart one at a time while the holder keeps extending",
+        expected: "each restart drops a copy `Extend` cannot restore; the quorum of copies erodes and a second client gets in: L; with `WithSetNXOnExtend`: safe",
+        source: "redsync #147, PR #149",
+    },
+    Row {
+        n: 44,
+        algorithm: "redis-py `Lock` (default `timeout=None`)",
+        faults: "holder crashes",
+        expected: "the key never expires: liveness forever",
+        source: "redis-py `redis/lock.py`",
+    },
+    Row {
+        n: 45,
+        algorithm: "redis-py `Lock` instance shared by two tasks of one client",
+        faults: "task A's lease expires, task B acquires, A releases",
+        expected: "the shared token lets A delete B's lock, C gets in: L",
+        source: "redis-py #416, aredis #119",
+    },
+    Row {
+        n: 46,
+        algorithm: "redis-py `Lock` (before the fix)",
+        faults: "release fails on a connection error",
+        expected: "the token is cleared, the release cannot be retried: held until TTL (forever with no timeout)",
+        source: "redis-py #4258",
+    },
+    Row {
+        n: 47,
+        algorithm: "python-redis-lock (auto_renewal)",
+        faults: "one renewal raises (timeout)",
+        expected: "the renewal thread dies, the lock expires mid-task: L",
+        source: "python-redis-lock #85",
+    },
+    Row {
+        n: 48,
+        algorithm: "redlock-py",
+        faults: "quorum reached while another node errored",
+        expected: "it raises without unlocking: keys linger until TTL, liveness",
+        source: "redlock-py `redlock/__init__.py`",
+    },
+    Row {
+        n: 52,
+        algorithm: "set-nx-px, sentinel, `min_replicas_to_write = 1`",
+        faults: "master dies right after granting (row 15)",
+        expected: "rate of L lower than without, but above 0 under the same nemesis: it narrows, it does not close",
+        source: "Redis replication docs; Jepsen Redis 2013",
+    },
+    Row {
         n: 53,
         algorithm: "set-nx-px on Redis Cluster",
         faults: "shard master dies before replicating, replica elected",
@@ -259,6 +372,20 @@ pub const ROWS: [Row; 35] = [
         faults: "a partition isolates a shard master with A",
         expected: "A keeps the lock on the minority master until `cluster_node_timeout_ms`, then writes are refused there; the majority elects a replica and B gets the lock: L during the overlap",
         source: "Redis Cluster spec",
+    },
+    Row {
+        n: 55,
+        algorithm: "set-nx-px, `client_retries = 1`",
+        faults: "the reply to `SET NX` is lost, the client re-sends",
+        expected: "the re-sent SET returns nil: the client thinks it failed while its first SET holds the lock (phantom holder): liveness until TTL",
+        source: "redis-py #977, redis-rb #668",
+    },
+    Row {
+        n: 56,
+        algorithm: "set-nx-px with `release = \"del\"`, `client_retries = 1`",
+        faults: "a DEL's reply is lost and re-sent after the lock changed hands",
+        expected: "the second DEL frees the next holder's lock: L",
+        source: "redis-client #92, redlock-rb PR #126",
     },
 ];
 
@@ -302,9 +429,11 @@ mod tests {
         assert_eq!(row_numbers("Baseline: no faults"), Vec::<u32>::new());
         let r = rows_for("Row 25 (Kleppmann 2016): clock jump");
         assert_eq!(r[0].algorithm, "redlock N=5");
-        let numbers: Vec<u32> = ROWS.iter().map(|r| r.n).collect();
-        assert_eq!(numbers[..33], (1..=33).collect::<Vec<_>>());
-        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order");
-        assert!(numbers.contains(&53) && numbers.contains(&54));
+        let r = rows_for("Row 43 (redsync v4.17.0 mutex.go): ...");
+        assert_eq!(r[0].source, "redsync #147, PR #149");
+        let ns: Vec<u32> = ROWS.iter().map(|r| r.n).collect();
+        assert_eq!(ns[..48], (1..=48).collect::<Vec<_>>()[..]);
+        assert!(ns.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+        assert!(ns.contains(&53) && ns.contains(&54));
     }
 }

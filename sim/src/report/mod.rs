@@ -36,6 +36,7 @@ pub mod describe;
 pub mod gallery;
 pub mod ground_truth;
 pub mod heatmap;
+pub mod libraries;
 pub mod markdown;
 pub mod text;
 pub mod timeline;

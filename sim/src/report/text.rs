@@ -438,6 +438,7 @@ pub fn line(scenario: &Scenario, outcome: &Outcome, scripts: &describe::Scripts,
             format!("renewal {}", if *ok { "ok" } else { "failed" }),
         ),
         EventKind::WatchdogStopped { .. } => ('e', "watchdog stopped".into()),
+        EventKind::Aborted { .. } => ('e', "abort signal raised".into()),
         EventKind::Replicated { from, offset, .. } => (
             'r',
             format!("applied redis-{from}'s stream up to offset {offset}"),

@@ -44,6 +44,8 @@ pub fn redis(topology: Topology) -> RedisConfig {
         restart_delay_ms: 0,
         replication_lag_ms: Span::new(1, 50),
         failover_after_ms: 5_000,
+        min_replicas_to_write: 0,
+        min_replicas_max_lag_s: 10,
         shards: SHARDS,
         replicas_per_shard: REPLICAS_PER_SHARD,
         cluster_node_timeout_ms: CLUSTER_NODE_TIMEOUT_MS,

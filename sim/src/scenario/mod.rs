@@ -22,7 +22,7 @@ use crate::model::{Fault, Scenario};
 pub use error::ScenarioError;
 
 pub use parse::{load_scenario, load_scenario_unchecked, parse_scenario, parse_scenario_unchecked};
-pub use schema::{MAX_CLIENTS, MAX_MS, MAX_NODES};
+pub use schema::{MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES};
 
 use error::Loc;
 use parse::Locs;

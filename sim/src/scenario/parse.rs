@@ -11,8 +11,9 @@ use super::error::{Loc, ScenarioError};
 use super::faults::parse_faults;
 use super::redis_section;
 use super::schema::{
-    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_MS, NEMESIS_KEYS, NETWORK_KEYS, RATE_KEYS,
-    REDIS_KEYS, RELEASES, RENEW_ON_ERROR, TOP_KEYS,
+    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, NEMESIS_KEYS,
+    NETWORK_KEYS, ON_EXTEND_FAIL, ON_UNSYNCED, RATE_KEYS, REDIS_KEYS, RELEASES, RENEW_ON_ERROR,
+    SYNC_REPLICAS, TIMINGS, TOP_KEYS,
 };
 use super::tree::{parse_tree, Entry, Node, Value};
 use super::values::{
@@ -271,34 +272,62 @@ fn seed(cx: &Cx, top: &Sect, e: &Entry) -> Result<u64, ScenarioError> {
 
 fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
     let names = Algorithm::ALL.map(Algorithm::name);
-    let algorithm = match s.get("algorithm") {
-        None => {
+    // A library profile sets the algorithm and its defaults; the other
+    // keys then override single fields.
+    let profile = match s.get("library") {
+        None => None,
+        Some(e) => Some(library(cx, s, e)?),
+    };
+    let algorithm = match (s.get("algorithm"), &profile) {
+        (None, None) => {
             return Err(missing(
                 cx,
                 s,
                 "algorithm",
-                format!("add algorithm = \"...\", one of: {}", names.join(", ")),
+                format!(
+                    "add algorithm = \"...\", one of: {}; or library = \"NAME@VERSION\" (see `locksim libraries`)",
+                    names.join(", ")
+                ),
             ))
         }
-        Some(e) => choice(
-            cx,
-            s,
-            e,
-            "algorithm",
-            &named(Algorithm::ALL, Algorithm::name),
-        )?,
+        (None, Some(p)) => p.algorithm,
+        (Some(e), p) => {
+            let a = choice(
+                cx,
+                s,
+                e,
+                "algorithm",
+                &named(Algorithm::ALL, Algorithm::name),
+            )?;
+            if let Some(p) = p.as_ref().filter(|p| p.algorithm != a) {
+                return Err(cx.err(
+                    &loc_of(e),
+                    format!(
+                        "`lock.algorithm = \"{}\"` contradicts `library = {:?}`, which is algorithm \"{}\"",
+                        a.name(),
+                        p.library.as_deref().unwrap_or_default(),
+                        p.algorithm.name()
+                    ),
+                    "drop the algorithm key: the library profile sets it",
+                ));
+            }
+            a
+        }
     };
-    let mut c = LockConfig::defaults(algorithm);
+    let mut c = profile
+        .clone()
+        .unwrap_or_else(|| LockConfig::defaults(algorithm));
     let mut renew_set = false;
+    let mut extend_set = false;
     for e in s.entries {
         match e.key.as_str() {
-            "algorithm" => {}
+            "algorithm" | "library" => {}
             "key" => c.key = nonempty(cx, s, e)?,
             "fence_key" => c.fence_key = nonempty(cx, s, e)?,
             "ttl_ms" => c.ttl_ms = uint(cx, s, e, 1, MAX_MS)?,
             "release" => c.release = choice(cx, s, e, "release", RELEASES)?,
             "validity_check" => c.validity_check = boolean(cx, s, e)?,
-            "retry_count" => c.retry_count = uint(cx, s, e, 1, u32::MAX.into())? as u32,
+            "retry_count" => c.retry_count = uint(cx, s, e, 0, u32::MAX.into())? as u32,
             "retry_delay_ms" => c.retry_delay_ms = uint(cx, s, e, 0, MAX_MS)?,
             "retry_jitter_ms" => c.retry_jitter_ms = uint(cx, s, e, 0, MAX_MS)?,
             "drift_factor" => {
@@ -327,12 +356,46 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "script_acquire" => c.script_acquire = Some(nonempty(cx, s, e)?),
             "script_release" => c.script_release = Some(nonempty(cx, s, e)?),
             "script_renew" => c.script_renew = Some(nonempty(cx, s, e)?),
+            "timing" => c.timing = choice(cx, s, e, "timing", TIMINGS)?,
+            "drift_extra_ms" => c.drift_extra_ms = uint(cx, s, e, 0, MAX_MS)?,
+            "start_once" => c.start_once = boolean(cx, s, e)?,
+            "keep_partial" => c.keep_partial = boolean(cx, s, e)?,
+            "fail_on_node_error" => c.fail_on_node_error = boolean(cx, s, e)?,
+            "sync_replicas" => c.sync_replicas = choice(cx, s, e, "sync_replicas", SYNC_REPLICAS)?,
+            "wait_timeout_ms" => c.wait_timeout_ms = uint(cx, s, e, 1, MAX_MS)?,
+            "on_unsynced" => c.on_unsynced = choice(cx, s, e, "on_unsynced", ON_UNSYNCED)?,
+            "extend_every_ms" => {
+                c.extend_every_ms = uint(cx, s, e, 0, MAX_MS)?;
+                extend_set = true;
+            }
+            "on_extend_fail" => {
+                c.on_extend_fail = choice(cx, s, e, "on_extend_fail", ON_EXTEND_FAIL)?
+            }
+            "extend_setnx" => c.extend_setnx = boolean(cx, s, e)?,
+            "max_extensions" => c.max_extensions = uint(cx, s, e, 0, u32::MAX.into())? as u32,
+            "checks_abort" => c.checks_abort = boolean(cx, s, e)?,
+            "shared_token" => c.shared_token = boolean(cx, s, e)?,
+            "client_retries" => {
+                c.client_retries = uint(cx, s, e, 0, MAX_CLIENT_RETRIES.into())? as u32
+            }
+            "stale_renewal_entry" => c.stale_renewal_entry = boolean(cx, s, e)?,
             "keys" => c.keys = redis_section::lock_keys(cx, e, algorithm)?,
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }
     if !renew_set {
-        c.renew_every_ms = c.ttl_ms / 3;
+        // The library's own ratio (Redisson: a third of the lease,
+        // python-redis-lock: two thirds), else a third.
+        c.renew_every_ms = match &profile {
+            Some(p) if p.ttl_ms > 0 => c.ttl_ms * p.renew_every_ms / p.ttl_ms,
+            _ => c.ttl_ms / 3,
+        };
+    }
+    if !extend_set {
+        // A profile's extension period keeps its ratio to the TTL.
+        if let Some(p) = profile.as_ref().filter(|p| p.ttl_ms > 0) {
+            c.extend_every_ms = c.ttl_ms * p.extend_every_ms / p.ttl_ms;
+        }
     }
     if c.key == c.fence_key {
         let e = s
@@ -368,6 +431,14 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
         ));
     }
     Ok(c)
+}
+
+/// `library = "NAME@VERSION"`: the profile's configuration at VERSION.
+fn library(cx: &Cx, s: &Sect, e: &Entry) -> Result<LockConfig, ScenarioError> {
+    let spec = string(cx, s, e)?;
+    locksim_models::library::resolve(spec)
+        .map(|r| r.config)
+        .map_err(|err| cx.err(&loc_of(e), err.message, err.hint))
 }
 
 fn network(cx: &Cx, s: &Sect) -> Result<NetworkConfig, ScenarioError> {

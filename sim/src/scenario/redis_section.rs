@@ -1,6 +1,7 @@
 //! The `[redis]` section: the topology and its layout (a cluster derives
 //! its node count from `shards` and `replicas_per_shard`), and Redlock's
-//! per-shard keys on a cluster (`[lock] keys`), which depend on it.
+//! per-shard keys on a cluster (`[lock] keys`), which depend on it; and
+//! min-replicas, which needs masters with replicas.
 
 use super::defaults;
 use super::error::ScenarioError;
@@ -198,13 +199,69 @@ pub(crate) fn redis(cx: &Cx, s: &Sect, algorithm: Algorithm) -> Result<RedisConf
                 r.replicas_per_shard = uint(cx, s, e, 0, MAX_NODES as u64 - 1)? as usize
             }
             "cluster_node_timeout_ms" => r.cluster_node_timeout_ms = uint(cx, s, e, 1, MAX_MS)?,
+            "min_replicas_to_write" => {
+                r.min_replicas_to_write = uint(cx, s, e, 0, MAX_NODES as u64)? as u32
+            }
+            "min_replicas_max_lag_s" => {
+                r.min_replicas_max_lag_s = uint(cx, s, e, 0, MAX_MS / 1000)?
+            }
             _ => return Err(unknown_key(cx, s, e, REDIS_KEYS)),
         }
     }
     if cluster {
         cluster_layout(cx, s, &mut r, nodes_given)?;
     }
+    min_replicas(cx, s, &r)?;
     Ok(r)
+}
+
+/// `min_replicas_*` need a master with replicas (a Sentinel master, or a
+/// cluster's shard masters), and no more replicas than there are.
+fn min_replicas(cx: &Cx, s: &Sect, r: &RedisConfig) -> Result<(), ScenarioError> {
+    let replicas = r.replicas_per_master();
+    let t = r.topology.name();
+    let defaults = defaults::redis(r.topology);
+    for (key, set) in [
+        (
+            "min_replicas_to_write",
+            r.min_replicas_to_write != defaults.min_replicas_to_write,
+        ),
+        (
+            "min_replicas_max_lag_s",
+            r.min_replicas_max_lag_s != defaults.min_replicas_max_lag_s,
+        ),
+    ] {
+        if let (true, 0, Some(e)) = (set, replicas, s.get(key)) {
+            let how = if r.topology == Topology::Cluster {
+                "set replicas_per_shard >= 1, or leave the key out"
+            } else {
+                "use topology = \"sentinel\" (or \"cluster\" with replicas_per_shard >= 1), or leave the key out"
+            };
+            return Err(cx.err(
+                &loc_of(e),
+                format!("`redis.{key}` has no effect with topology = \"{t}\": its masters have no replicas"),
+                format!("min-replicas is a master's check of its replicas' acknowledgements: {how}"),
+            ));
+        }
+    }
+    let want = r.min_replicas_to_write as usize;
+    if want > replicas && replicas > 0 {
+        let e = s.get("min_replicas_to_write").expect("non-zero means set");
+        let (layout, add) = if r.topology == Topology::Cluster {
+            (
+                format!("replicas_per_shard = {replicas}"),
+                "raise replicas_per_shard",
+            )
+        } else {
+            (format!("nodes = {}", r.nodes), "add nodes")
+        };
+        return Err(cx.err(
+            &loc_of(e),
+            format!("`redis.min_replicas_to_write` = {want} but a master has only {replicas} replica(s) ({layout})"),
+            format!("every write would be refused with NOREPLICAS: use at most {replicas}, or {add}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A cluster's node count follows from its layout: `shards` masters, each

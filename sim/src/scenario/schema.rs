@@ -7,7 +7,7 @@
 //! where it belongs) and the writer (`write.rs`) all read it, so none of
 //! them imports another for a constant.
 
-use locksim_models::{Release, RenewOnError};
+use locksim_models::{OnExtendFail, OnUnsynced, Release, RenewOnError, SyncReplicas, Timing};
 
 // --------------------------------------------------------------- limits
 
@@ -18,6 +18,8 @@ pub const MAX_MS: u64 = 1_000_000_000_000;
 pub const MAX_CLIENTS: usize = 16;
 /// At most this many Redis nodes.
 pub const MAX_NODES: usize = 9;
+/// At most this many re-sends of one command (`lock.client_retries`).
+pub const MAX_CLIENT_RETRIES: u32 = 100;
 
 // ----------------------------------------------------------------- keys
 
@@ -58,6 +60,23 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "script_acquire",
     "script_release",
     "script_renew",
+    "library",
+    "timing",
+    "drift_extra_ms",
+    "start_once",
+    "keep_partial",
+    "fail_on_node_error",
+    "sync_replicas",
+    "wait_timeout_ms",
+    "on_unsynced",
+    "extend_every_ms",
+    "on_extend_fail",
+    "extend_setnx",
+    "max_extensions",
+    "checks_abort",
+    "shared_token",
+    "client_retries",
+    "stale_renewal_entry",
     "keys",
 ];
 /// The keys of `[redis]`.
@@ -69,6 +88,8 @@ pub(crate) const REDIS_KEYS: &[&str] = &[
     "restart_delay_ms",
     "replication_lag_ms",
     "failover_after_ms",
+    "min_replicas_to_write",
+    "min_replicas_max_lag_s",
     "shards",
     "replicas_per_shard",
     "cluster_node_timeout_ms",
@@ -121,6 +142,27 @@ pub(crate) const RELEASES: &[(&str, Release)] = &[
 /// The values of `lock.renew_on_error`.
 pub(crate) const RENEW_ON_ERROR: &[(&str, RenewOnError)] =
     &[("stop", RenewOnError::Stop), ("retry", RenewOnError::Retry)];
+
+/// The values of `lock.timing`.
+pub(crate) const TIMINGS: &[(&str, Timing)] = &[("mono", Timing::Mono), ("wall", Timing::Wall)];
+/// The values of `lock.sync_replicas`.
+pub(crate) const SYNC_REPLICAS: &[(&str, SyncReplicas)] = &[
+    ("none", SyncReplicas::None),
+    ("unawaited", SyncReplicas::Unawaited),
+    ("awaited", SyncReplicas::Awaited),
+    ("all", SyncReplicas::All),
+    ("any", SyncReplicas::Any),
+];
+/// The values of `lock.on_unsynced`.
+pub(crate) const ON_UNSYNCED: &[(&str, OnUnsynced)] =
+    &[("keep", OnUnsynced::Keep), ("unlock", OnUnsynced::Unlock)];
+/// The values of `lock.on_extend_fail`.
+pub(crate) const ON_EXTEND_FAIL: &[(&str, OnExtendFail)] = &[
+    ("stop", OnExtendFail::Stop),
+    ("retry", OnExtendFail::Retry),
+    ("abort", OnExtendFail::Abort),
+    ("unlock", OnExtendFail::Unlock),
+];
 
 /// `(name, value)` for each of `all`: the options of an enum-valued key.
 pub(crate) fn named<T: Copy, const N: usize>(

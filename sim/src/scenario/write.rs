@@ -8,7 +8,9 @@
 //! Redlock's `keys`) are written only for `topology = "cluster"`, the
 //! only topology that accepts them.
 
-use super::schema::{RELEASES, RENEW_ON_ERROR};
+use super::schema::{
+    ON_EXTEND_FAIL, ON_UNSYNCED, RELEASES, RENEW_ON_ERROR, SYNC_REPLICAS, TIMINGS,
+};
 use crate::model::*;
 use locksim_models::LockConfig;
 use std::fmt::Write as _;
@@ -50,6 +52,16 @@ impl Scenario {
             &mut w,
             "failover_after_ms",
             &r.failover_after_ms.to_string(),
+        );
+        kv(
+            &mut w,
+            "min_replicas_to_write",
+            &r.min_replicas_to_write.to_string(),
+        );
+        kv(
+            &mut w,
+            "min_replicas_max_lag_s",
+            &r.min_replicas_max_lag_s.to_string(),
         );
         if r.topology == Topology::Cluster {
             kv(&mut w, "shards", &r.shards.to_string());
@@ -96,6 +108,9 @@ impl Scenario {
 }
 
 fn lock(w: &mut String, l: &LockConfig) {
+    if let Some(lib) = &l.library {
+        kv(w, "library", &string(lib));
+    }
     kv(w, "algorithm", &string(l.algorithm.name()));
     kv(w, "key", &string(&l.key));
     kv(w, "fence_key", &string(&l.fence_key));
@@ -117,6 +132,34 @@ fn lock(w: &mut String, l: &LockConfig) {
     kv(w, "sequential", &l.sequential.to_string());
     kv(w, "stale_recovery", &l.stale_recovery.to_string());
     kv(w, "reentrant_depth", &l.reentrant_depth.to_string());
+    kv(w, "timing", &string(name_of(TIMINGS, l.timing)));
+    kv(w, "drift_extra_ms", &l.drift_extra_ms.to_string());
+    kv(w, "start_once", &l.start_once.to_string());
+    kv(w, "keep_partial", &l.keep_partial.to_string());
+    kv(w, "fail_on_node_error", &l.fail_on_node_error.to_string());
+    kv(
+        w,
+        "sync_replicas",
+        &string(name_of(SYNC_REPLICAS, l.sync_replicas)),
+    );
+    kv(w, "wait_timeout_ms", &l.wait_timeout_ms.to_string());
+    kv(
+        w,
+        "on_unsynced",
+        &string(name_of(ON_UNSYNCED, l.on_unsynced)),
+    );
+    kv(w, "extend_every_ms", &l.extend_every_ms.to_string());
+    kv(
+        w,
+        "on_extend_fail",
+        &string(name_of(ON_EXTEND_FAIL, l.on_extend_fail)),
+    );
+    kv(w, "extend_setnx", &l.extend_setnx.to_string());
+    kv(w, "max_extensions", &l.max_extensions.to_string());
+    kv(w, "checks_abort", &l.checks_abort.to_string());
+    kv(w, "shared_token", &l.shared_token.to_string());
+    kv(w, "client_retries", &l.client_retries.to_string());
+    kv(w, "stale_renewal_entry", &l.stale_renewal_entry.to_string());
     for (key, source) in [
         ("script_acquire", &l.script_acquire),
         ("script_release", &l.script_release),

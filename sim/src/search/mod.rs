@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod hunt;
+pub mod libraries;
 pub mod matrix;
 pub mod shrink;
 pub mod strategy;

@@ -35,6 +35,9 @@ pub struct SimEnv {
     /// Per logical endpoint, the Redis node its last call went to: what
     /// a lease's endpoints were, physically.
     last_target: Rc<RefCell<Vec<usize>>>,
+    /// Raised by [`Note::Aborted`] (the lease could not be extended);
+    /// lowered at each acquire.
+    aborted: Rc<std::cell::Cell<bool>>,
     /// Redis Cluster: the client's slot map.
     slots: Option<Rc<RefCell<SlotMap>>>,
 }
@@ -236,6 +239,25 @@ impl SimEnv {
 impl Env for SimEnv {
     type Task = SimTask;
 
+    fn replicas(&self, node: usize) -> usize {
+        let master = match self.slots {
+            // The shard master the endpoint's last command went to (a
+            // `WAIT` follows the write it waits for to that node).
+            Some(_) => self.physical(&[node])[0],
+            None => self.redis_target(node),
+        };
+        self.world.topo(|t| {
+            t.conf
+                .iter()
+                .filter(|c| matches!(c, crate::world::topo::Conf::Replica { of } if *of == master))
+                .count()
+        })
+    }
+
+    fn shared_token(&self) -> Option<locksim_models::env::SharedSlot> {
+        Some(self.world.shared_token())
+    }
+
     fn nodes(&self) -> usize {
         let s = self.world.scenario();
         match s.redis.topology {
@@ -243,6 +265,10 @@ impl Env for SimEnv {
             Topology::Cluster if !s.lock.keys.is_empty() => s.lock.keys.len(),
             Topology::Single | Topology::Sentinel | Topology::Cluster => 1,
         }
+    }
+
+    fn client_retries(&self) -> u32 {
+        self.world.scenario().lock.client_retries
     }
 
     async fn request(
@@ -288,6 +314,9 @@ impl Env for SimEnv {
     }
 
     fn note(&self, note: Note) {
+        if note == Note::Aborted {
+            self.aborted.set(true);
+        }
         self.world
             .record(Some(self.me()), EventKind::from_note(self.client, note));
     }
@@ -321,6 +350,7 @@ pub async fn client_process(world: Arc<World>, client: usize) {
         client,
         ep,
         last_target: Rc::new(RefCell::new(endpoints)),
+        aborted: Rc::new(std::cell::Cell::new(false)),
         slots,
     };
     let cfg = world.scenario().lock.clone();
@@ -332,6 +362,7 @@ pub async fn client_process(world: Arc<World>, client: usize) {
             break;
         }
         world.record(Some(me), EventKind::AcquireInvoke { client, cycle });
+        env.aborted.set(false);
         let lease = match lock.acquire(&env).await {
             Ok(lease) => lease,
             Err(e) => {
@@ -383,8 +414,13 @@ async fn critical_section(env: &SimEnv, lease: &Lease) {
     let token = lease.fencing_token;
     env.resource(ResourceOp::Begin, session, token).await;
     let step_ms = work_ms / u64::from(clients.writes.max(1));
+    let checks_abort = env.world.scenario().lock.checks_abort;
     for _ in 0..clients.writes {
         env.sleep(step_ms).await;
+        if checks_abort && env.aborted.get() {
+            // The routine reads `signal.aborted` and gives up its work.
+            break;
+        }
         env.resource(ResourceOp::Write, session, token).await;
     }
     env.resource(ResourceOp::End, session, token).await;

@@ -84,6 +84,9 @@ pub struct World {
     fired_wake: Notify,
     /// Notified (all waiters) when any clock changes rate or jumps.
     clock_changed: Notify,
+    /// The token slot of a lock object every client shares
+    /// (`shared_token`).
+    shared_token: locksim_models::env::SharedSlot,
 }
 
 impl World {
@@ -126,7 +129,13 @@ impl World {
             all_done: Notify::new(),
             fired_wake: Notify::new(),
             clock_changed: Notify::new(),
+            shared_token: Default::default(),
         }
+    }
+
+    /// The token slot the clients share when `shared_token` is set.
+    pub fn shared_token(&self) -> locksim_models::env::SharedSlot {
+        self.shared_token.clone()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

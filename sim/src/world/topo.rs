@@ -32,6 +32,9 @@ pub struct Topo {
     pub client_master: Vec<usize>,
     /// Replication ids handed out so far.
     pub next_run: u64,
+    /// Per Redis master: replicas whose process was killed, with the true
+    /// time (µs) of the kill: the closed links it has yet to notice.
+    pub closed: Vec<Vec<(usize, u64)>>,
 }
 
 impl Topo {
@@ -51,6 +54,7 @@ impl Topo {
             control: (0..nodes).map(|_| Arc::new(Notify::new())).collect(),
             client_master: vec![0; clients],
             next_run: 0,
+            closed: vec![Vec::new(); nodes],
         }
     }
 

@@ -1,8 +1,12 @@
 //! A small harness for the persistence and replication tests: the real
 //! Redis server processes, the real world, faults and Sentinel, driven by
-//! a test client that sends raw commands (no lock algorithm in the way).
+//! a test client that sends raw commands (no lock algorithm in the way);
+//! and, in [`real`], real redis-server processes (a master and its
+//! replica) for the differential tests that compare the two.
 
 #![allow(dead_code)]
+
+pub mod real;
 
 use locksim::history::{DiskOp, Event, EventKind};
 use locksim::model::clock::Clock;

@@ -12,7 +12,7 @@
 //! | AOF always | `persistence = "aof-always"` | already on |
 //! | delayed restart | `restart_delay_ms = ttl_ms` | already at least the TTL |
 //! | larger TTL margin | `ttl_ms` doubled | never |
-//! | min replicas | `min_replicas_to_write` | always: no min-replicas model in this build (issue 12) |
+//! | min replicas | `min_replicas_to_write = 1` | already on; masters without replicas (`single`, `independent`) |
 //! | library upgrade | a newer library profile | always: no library profiles in this build (issue 11) |
 //!
 //! [`suggest`] runs one check per applicable mitigation through a closure
@@ -110,11 +110,26 @@ pub fn mitigations(s: &Scenario) -> Vec<Mitigation> {
         longer.lock.validate().map(|()| longer),
     ));
 
-    out.push(Mitigation {
-        name: "min-replicas",
-        what: "min_replicas_to_write = 1".into(),
-        scenario: Err("this build has no min-replicas model yet (issue 12)".into()),
-    });
+    let mut min_replicas = s.clone();
+    min_replicas.redis.min_replicas_to_write = 1;
+    out.push(make(
+        s,
+        "min-replicas",
+        "min_replicas_to_write = 1".into(),
+        if s.redis.replicas_per_master() == 0 {
+            Err(format!(
+                "topology = \"{}\" has no replicas to count",
+                s.redis.topology.name()
+            ))
+        } else if s.redis.min_replicas_to_write > 0 {
+            Err(format!(
+                "already `min_replicas_to_write = {}`",
+                s.redis.min_replicas_to_write
+            ))
+        } else {
+            Ok(min_replicas)
+        },
+    ));
     out.push(Mitigation {
         name: "library-upgrade",
         what: "a library version upgrade".into(),

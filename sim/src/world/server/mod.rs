@@ -8,7 +8,9 @@
 //! time frozen at the node's own wall clock. Every write's effects go to
 //! the disk (before the reply) and to the replicas; active expiry (Redis's
 //! hz 10 cycle) runs only when a key is due and never on a replica. `WAIT`
-//! is answered here, from the replicas' acknowledgements.
+//! is answered here, from the replicas' acknowledgements, and before each
+//! command a master with replicas tells its node whether it has enough good
+//! ones for min-replicas ([`acks`]).
 //!
 //! What the history learns from a server:
 //! - `command`: each client command with its argv and reply;
@@ -23,8 +25,10 @@
 //! the cluster ([`cluster`], [`crate::redis::cluster`]): `MOVED`,
 //! `CROSSSLOT`, `CLUSTERDOWN`, `CLUSTER SLOTS`.
 
+pub mod acks;
 pub mod cluster;
 pub mod core;
+pub mod link;
 pub mod persist;
 pub mod replication;
 pub mod sentinel;
@@ -117,8 +121,13 @@ async fn serve(srv: Rc<Server>) {
         };
         cluster::refresh_gate(core);
         let now = world.wall_ms(me);
+        let too_few = srv
+            .repl
+            .as_deref()
+            .is_some_and(|r| !acks::enough_replicas(r));
         let (exec, next) = {
             let mut n = core.node.borrow_mut();
+            n.set_too_few_replicas(too_few);
             let exec = n.execute(&argv, now);
             (exec, n.next_expiry_ms())
         };
@@ -163,10 +172,12 @@ fn is_wait(argv: &[Vec<u8>]) -> bool {
 }
 
 /// `WAIT numreplicas timeout` on a master (the model already rejected bad
-/// arguments and replicas): blocks this client only, until `numreplicas`
-/// replicas acknowledged its last write or the timeout (node ms, 0 =
-/// forever) passed, then replies how many did. A master without replicas
-/// counts none, as Redis does.
+/// arguments and replicas), as Redis 7.0's `waitCommand`: answers at once
+/// when enough replicas already acknowledged the client's last write;
+/// otherwise blocks this client only, asks the replicas for an ACK
+/// (`GETACK`, see [`acks`]), and answers how many acknowledged when
+/// `numreplicas` did or the timeout (node ms, 0 = forever) passed. A
+/// master without replicas counts none.
 fn wait_command(srv: &Rc<Server>, client: usize, id: u64, argv: Argv, to: SocketAddr) {
     let int = |a: &[u8]| std::str::from_utf8(a).ok()?.parse::<i64>().ok();
     let (Some(want), Some(timeout_ms)) = (int(&argv[1]), int(&argv[2])) else {
@@ -177,12 +188,15 @@ fn wait_command(srv: &Rc<Server>, client: usize, id: u64, argv: Argv, to: Socket
     let limit = (timeout_ms > 0).then(|| s.core.world.true_duration(me, timeout_ms as u64));
     madsim::task::spawn_local(async move {
         let start = madsim::time::Instant::now();
+        let now = s.repl.as_deref().map_or(0, |r| acks::acked(r, client));
+        if now < want {
+            if let Some(r) = &s.repl {
+                acks::request_acks(r);
+            }
+        }
         let n = loop {
-            let ack = s.repl.as_deref().map(replication::next_ack);
-            let n = s
-                .repl
-                .as_deref()
-                .map_or(0, |r| replication::acked(r, client));
+            let ack = s.repl.as_deref().map(acks::next_ack);
+            let n = s.repl.as_deref().map_or(0, |r| acks::acked(r, client));
             let left = limit.map(|l| l.saturating_sub(start.elapsed()));
             if n >= want || left.is_some_and(|l| l.is_zero()) {
                 break n;
@@ -256,6 +270,9 @@ async fn active_expiry(srv: Rc<Server>) {
 pub fn on_crash(world: &Arc<World>, idx: usize, power_loss: bool) {
     for key in watched_keys(world) {
         world.key_state(idx, &key, None, None, KeyCause::Crash);
+    }
+    if !power_loss {
+        acks::replica_killed(world, idx);
     }
     persist::crash(world, idx, power_loss);
     cluster::on_crash(world, idx);

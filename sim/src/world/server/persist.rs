@@ -53,7 +53,7 @@ pub fn boot(world: &Arc<World>, idx: usize) -> RedisNode {
         return RedisNode::new();
     }
     let now = world.wall_ms(me);
-    let loaded = world.disk(idx, |d| d.load(mode, now));
+    let loaded = world.disk(idx, |d| d.boot(mode, now));
     match loaded {
         Some(l) => {
             world.record(

@@ -1,5 +1,5 @@
-//! Asynchronous master -> replica replication (topology `sentinel`), and
-//! the acknowledgements `WAIT` counts.
+//! Asynchronous master -> replica replication (topologies `sentinel` and
+//! `cluster`): the stream, full resyncs and retransmission.
 //!
 //! The master streams the effects of every write (exactly what Redis 7.0
 //! propagates: absolute `PXAT`, scripts as their effects, lazy and active
@@ -30,124 +30,33 @@
 //! - lost chunks (a partition, loss) are resent by the master from its
 //!   backlog (unbounded) when a replica's acknowledged offset stays behind
 //!   for longer than the lag plus a round trip plus a second.
-//! - replicas acknowledge right after applying (Redis sends `REPLCONF ACK`
-//!   every second and when `WAIT` asks with `GETACK`): so `WAIT` sees an
-//!   acknowledgement one network hop after the replica applied.
+//! - a replica's transport acknowledges each chunk as it is applied (what
+//!   the resending above reads); Redis's own `REPLCONF ACK`, once a second
+//!   and on `GETACK`, is what `WAIT` and min-replicas count ([`super::acks`]).
 
+use super::acks;
 use super::core::Core;
+use super::link::{
+    draw_lag, feed, post, repl_addr, resend_after_us, Chunk, MasterSide, Msg, Peer, ReplicaSide,
+    Side,
+};
 use super::persist;
 use super::persist::Persister;
 use crate::history::{EventKind, KeyCause};
 use crate::model::NodeRef;
 use crate::redis::disk::Dump;
 use crate::redis::{RedisNode, Role};
-use crate::world::core::World;
-use crate::world::net::ip_of;
 use crate::world::topo::Conf;
 use locksim_models::Argv;
 use madsim::net::Endpoint;
-use rand::Rng;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// The port replication messages use (master <-> replica).
-pub const REPL_PORT: u16 = 16379;
-
-/// A message of the replication protocol.
-enum Msg {
-    /// Replica -> master: I am yours, send me everything.
-    Sync { replica: usize },
-    /// Master -> replica: the whole keyspace at `offset`.
-    Full {
-        master: usize,
-        run: u64,
-        offset: u64,
-        entries: Dump,
-    },
-    /// Master -> replica: the effects of one write.
-    Chunk {
-        master: usize,
-        run: u64,
-        chunk: Chunk,
-    },
-    /// Replica -> master: applied up to `offset` of `run`.
-    Ack {
-        replica: usize,
-        run: u64,
-        offset: u64,
-    },
-}
-
-/// One write's effects, `[start, end)` of the stream.
-#[derive(Clone)]
-struct Chunk {
-    start: u64,
-    end: u64,
-    ops: Arc<Vec<Argv>>,
-}
-
-/// A replica as its master sees it.
-struct Peer {
-    /// Waiting for the acknowledgement of a full resync.
-    syncing: bool,
-    acked: u64,
-    sent_end: u64,
-    /// True time (µs) of the last message queued for it.
-    last_send_us: u64,
-}
-
-struct MasterSide {
-    run: u64,
-    offset: u64,
-    backlog: Vec<Chunk>,
-    peers: BTreeMap<usize, Peer>,
-    /// Per client, the offset after its last write (`c->woff`).
-    woff: BTreeMap<usize, u64>,
-}
-
-struct ReplicaSide {
-    master: usize,
-    /// `(run, applied offset)` once a full resync arrived.
-    link: Option<(u64, u64)>,
-    /// Chunks that arrived early, by `(run, start)`.
-    early: BTreeMap<(u64, u64), Chunk>,
-}
-
-enum Side {
-    Master(MasterSide),
-    Replica(ReplicaSide),
-}
-
-/// The replication state of one server process (dies with it).
-pub struct Repl {
-    core: Rc<Core>,
-    persist: Rc<Persister>,
-    ep: Endpoint,
-    side: RefCell<Side>,
-    /// Wakes the retransmission timer.
-    resend_wake: Notify,
-    /// Wakes `WAIT`ers when an acknowledgement arrives.
-    acked: Notify,
-}
-
-fn repl_addr(idx: usize) -> SocketAddr {
-    SocketAddr::new(ip_of(NodeRef::Redis(idx)), REPL_PORT)
-}
-
-/// RESP length of one command: what it adds to the replication offset.
-fn resp_len(argv: &Argv) -> u64 {
-    let digits = |n: usize| n.to_string().len() as u64;
-    let mut n = 3 + digits(argv.len());
-    for a in argv {
-        n += 5 + digits(a.len()) + a.len() as u64;
-    }
-    n
-}
+pub use super::link::{Repl, REPL_PORT};
 
 /// Binds the replication port and starts the process's replication tasks,
 /// in the role the world says this node has. `None` outside `sentinel`
@@ -185,68 +94,21 @@ pub fn start(srv: &Rc<Repl>) {
     madsim::task::spawn_local(receiver(srv.clone()));
     madsim::task::spawn_local(control(srv.clone()));
     madsim::task::spawn_local(resender(srv.clone()));
+    madsim::task::spawn_local(acks::replica_cron(srv.clone()));
+    let r = &srv.core.world.scenario().redis;
+    if r.min_replicas_to_write > 0 && r.min_replicas_max_lag_s > 0 {
+        madsim::task::spawn_local(acks::master_cron(srv.clone()));
+    }
 }
 
-/// Sends `msg` to `to`'s replication port after `delay` of true time.
-fn post(srv: &Rc<Repl>, to: usize, delay: Duration, msg: Msg) {
-    let s = srv.clone();
-    madsim::task::spawn_local(async move {
-        if !delay.is_zero() {
-            madsim::time::sleep(delay).await;
-        }
-        let _ = s.ep.send_to_raw(repl_addr(to), 0, Box::new(msg)).await;
-    });
-}
-
-fn draw_lag(world: &World) -> Duration {
-    let lag = world.scenario().redis.replication_lag_ms;
-    let ms = if lag.hi > lag.lo {
-        madsim::rand::thread_rng().gen_range(lag.lo..=lag.hi)
-    } else {
-        lag.lo
-    };
-    Duration::from_millis(ms)
-}
-
-/// How long a master waits for an acknowledgement before resending.
-fn resend_after_us(world: &World) -> u64 {
-    let r = &world.scenario().redis;
-    let n = &world.scenario().network;
-    (r.replication_lag_ms.hi + 2 * (n.latency_ms.hi + 2) + 1000) * 1000
-}
-
-/// Streams one write's effects to every replica (a master only).
+/// Streams one write's effects to every replica (a master only), and
+/// remembers the offset after `client`'s last write for `WAIT`.
 pub fn propagate(srv: &Rc<Repl>, client: Option<usize>, effects: &[Argv]) {
-    let r = &srv;
-    let mut side = r.side.borrow_mut();
-    let Side::Master(m) = &mut *side else { return };
-    let start = m.offset;
-    m.offset += effects.iter().map(resp_len).sum::<u64>();
-    let chunk = Chunk {
-        start,
-        end: m.offset,
-        ops: Arc::new(effects.to_vec()),
+    let Some(offset) = feed(srv, effects.to_vec(), false) else {
+        return;
     };
-    if let Some(c) = client {
-        m.woff.insert(c, m.offset);
-    }
-    let now = srv.core.world.now_us();
-    let mut any = false;
-    for (&to, peer) in m.peers.iter_mut() {
-        peer.sent_end = chunk.end;
-        peer.last_send_us = now;
-        any = true;
-        let msg = Msg::Chunk {
-            master: srv.core.idx,
-            run: m.run,
-            chunk: chunk.clone(),
-        };
-        post(srv, to, draw_lag(&srv.core.world), msg);
-    }
-    m.backlog.push(chunk);
-    drop(side);
-    if any {
-        r.resend_wake.notify_one();
+    if let (Some(c), Side::Master(m)) = (client, &mut *srv.side.borrow_mut()) {
+        m.woff.insert(c, offset);
     }
 }
 
@@ -271,6 +133,8 @@ fn reconcile(srv: &Rc<Repl>) {
                 backlog: Vec::new(),
                 peers: BTreeMap::new(),
                 woff: BTreeMap::new(),
+                good: 0,
+                getack_us: None,
             });
             drop(side);
             srv.core.node.borrow_mut().set_role(Role::Master);
@@ -324,24 +188,33 @@ fn add_conf_peers(srv: &Rc<Repl>) {
             Side::Replica(_) => return,
         };
         if !known {
-            full_resync(srv, i);
+            full_resync(srv, i, false);
         }
     }
 }
 
-/// Sends `to` the whole keyspace and (re)registers it.
-fn full_resync(srv: &Rc<Repl>, to: usize) {
+/// Sends `to` the whole keyspace and (re)registers it: a new connection,
+/// or (`resend`) the same one whose full resync went unacknowledged.
+fn full_resync(srv: &Rc<Repl>, to: usize, resend: bool) {
     let r = &srv;
     let mut side = r.side.borrow_mut();
     let Side::Master(m) = &mut *side else { return };
     let now = srv.core.world.now_us();
+    let since_us = match m.peers.get(&to) {
+        Some(p) if resend => p.since_us,
+        _ => now,
+    };
     m.peers.insert(
         to,
         Peer {
             syncing: true,
-            acked: 0,
+            delivered: 0,
             sent_end: m.offset,
             last_send_us: now,
+            since_us,
+            online: false,
+            ack_off: 0,
+            ack_time_s: 0,
         },
     );
     let msg = Msg::Full {
@@ -353,6 +226,7 @@ fn full_resync(srv: &Rc<Repl>, to: usize) {
     drop(side);
     post(srv, to, draw_lag(&srv.core.world), msg);
     r.resend_wake.notify_one();
+    acks::refresh_good(srv);
 }
 
 /// Waits for role changes from Sentinel; an unlinked replica asks its
@@ -387,6 +261,7 @@ async fn control(srv: Rc<Repl>) {
             }
         }
         reconcile(&srv);
+        acks::links_closed(&srv);
     }
 }
 
@@ -401,11 +276,16 @@ async fn receiver(srv: Rc<Repl>) {
         };
         match *msg {
             Msg::Sync { replica } => on_sync(&srv, replica),
-            Msg::Ack {
+            Msg::Delivered {
                 replica,
                 run,
                 offset,
-            } => on_ack(&srv, replica, run, offset),
+            } => on_delivered(&srv, replica, run, offset),
+            Msg::ReplconfAck {
+                replica,
+                run,
+                offset,
+            } => acks::on_replconf_ack(&srv, replica, run, offset),
             Msg::Full {
                 master,
                 run,
@@ -434,23 +314,21 @@ fn on_sync(srv: &Rc<Repl>, replica: usize) {
         .world
         .topo(|t| t.conf[replica] == Conf::Replica { of: srv.core.idx });
     if fresh && mine {
-        full_resync(srv, replica);
+        full_resync(srv, replica, false);
     }
 }
 
-fn on_ack(srv: &Repl, replica: usize, run: u64, offset: u64) {
-    let r = &srv;
-    let mut side = r.side.borrow_mut();
+/// The transport delivered up to `offset`: nothing left to resend below it.
+fn on_delivered(srv: &Repl, replica: usize, run: u64, offset: u64) {
+    let mut side = srv.side.borrow_mut();
     let Side::Master(m) = &mut *side else { return };
     if m.run != run {
         return;
     }
     if let Some(p) = m.peers.get_mut(&replica) {
         p.syncing = false;
-        p.acked = p.acked.max(offset);
+        p.delivered = p.delivered.max(offset);
     }
-    drop(side);
-    r.acked.notify_waiters();
 }
 
 fn on_full(srv: &Rc<Repl>, master: usize, run: u64, offset: u64, entries: Dump) {
@@ -467,6 +345,7 @@ fn on_full(srv: &Rc<Repl>, master: usize, run: u64, offset: u64, entries: Dump) 
         if matches!(rs.link, Some((r, applied)) if r == run && applied >= offset) {
             drop(side);
             apply_ready(srv); // a duplicate: just acknowledge again
+            acks::send_ack(srv, None);
             return;
         }
         rs.link = Some((run, offset));
@@ -491,6 +370,9 @@ fn on_full(srv: &Rc<Repl>, master: usize, run: u64, offset: u64, entries: Dump) 
     );
     srv.core.watch_keys(KeyCause::Resync);
     persist::resynced(&srv.core, &srv.persist, entries);
+    // The first REPLCONF ACK goes out right after loading (Redis 7.0
+    // `readSyncBulkPayload`): it puts this replica online.
+    acks::send_ack(srv, Some(offset));
     apply_ready(srv);
 }
 
@@ -532,10 +414,12 @@ fn on_chunk(srv: &Rc<Repl>, master: usize, run: u64, chunk: Chunk) {
 }
 
 /// Applies every buffered chunk that continues the applied offset, then
-/// records and acknowledges the new offset.
+/// records the new offset and has the transport acknowledge it. A
+/// `GETACK` in the stream is answered with the offset before it.
 fn apply_ready(srv: &Rc<Repl>) {
     let me = NodeRef::Redis(srv.core.idx);
     let mut batch: Vec<Arc<Vec<Argv>>> = Vec::new();
+    let mut getack = None;
     let (master, run, applied) = {
         let mut side = srv.side.borrow_mut();
         let Side::Replica(rs) = &mut *side else {
@@ -546,12 +430,19 @@ fn apply_ready(srv: &Rc<Repl>) {
         };
         while let Some(c) = rs.early.remove(&(run, applied)) {
             applied = c.end;
-            batch.push(c.ops);
+            if c.getack {
+                getack = Some(c.start);
+            } else {
+                batch.push(c.ops);
+            }
         }
         rs.early.retain(|&(r, s), _| r != run || s > applied);
         rs.link = Some((run, applied));
         (rs.master, run, applied)
     };
+    srv.core
+        .world
+        .topo(|t| t.offsets[srv.core.idx] = Some(applied));
     if !batch.is_empty() {
         let now = srv.core.world.wall_ms(me);
         {
@@ -565,9 +456,6 @@ fn apply_ready(srv: &Rc<Repl>) {
         for ops in &batch {
             persist::write(&srv.core, &srv.persist, ops);
         }
-        srv.core
-            .world
-            .topo(|t| t.offsets[srv.core.idx] = Some(applied));
         srv.core.world.record(
             Some(me),
             EventKind::Replicated {
@@ -578,11 +466,14 @@ fn apply_ready(srv: &Rc<Repl>) {
         );
         srv.core.watch_keys(KeyCause::Replication);
     }
+    if getack.is_some() {
+        acks::send_ack(srv, getack);
+    }
     post(
         srv,
         master,
         Duration::ZERO,
-        Msg::Ack {
+        Msg::Delivered {
             replica: srv.core.idx,
             run,
             offset: applied,
@@ -603,7 +494,7 @@ async fn resender(srv: Rc<Repl>) {
                 Side::Master(m) => m
                     .peers
                     .values()
-                    .filter(|p| p.syncing || p.acked < p.sent_end)
+                    .filter(|p| p.syncing || p.delivered < p.sent_end)
                     .map(|p| p.last_send_us + rto)
                     .min(),
                 Side::Replica(_) => None,
@@ -628,13 +519,16 @@ fn resend_due(srv: &Rc<Repl>, now: u64, rto: u64) {
     let r = &srv;
     let conf = srv.core.world.topo(|t| t.conf.clone());
     let mut fulls = Vec::new();
+    let left;
     {
         let mut side = r.side.borrow_mut();
         let Side::Master(m) = &mut *side else { return };
+        let before = m.peers.len();
         m.peers
             .retain(|&i, _| conf.get(i) == Some(&Conf::Replica { of: srv.core.idx }));
+        left = m.peers.len() < before;
         for (&to, p) in m.peers.iter_mut() {
-            if p.last_send_us + rto > now || !(p.syncing || p.acked < p.sent_end) {
+            if p.last_send_us + rto > now || !(p.syncing || p.delivered < p.sent_end) {
                 continue;
             }
             p.last_send_us = now;
@@ -642,7 +536,7 @@ fn resend_due(srv: &Rc<Repl>, now: u64, rto: u64) {
                 fulls.push(to);
                 continue;
             }
-            let from = m.backlog.partition_point(|c| c.end <= p.acked);
+            let from = m.backlog.partition_point(|c| c.end <= p.delivered);
             for c in &m.backlog[from..] {
                 let msg = Msg::Chunk {
                     master: srv.core.idx,
@@ -653,28 +547,10 @@ fn resend_due(srv: &Rc<Repl>, now: u64, rto: u64) {
             }
         }
     }
+    if left {
+        acks::refresh_good(srv); // a replica given to another master left
+    }
     for to in fulls {
-        full_resync(srv, to);
+        full_resync(srv, to, true);
     }
-}
-
-/// How many replicas acknowledged `client`'s last write (`c->woff`; a
-/// client that never wrote waits for offset 0): what `WAIT` counts.
-pub fn acked(r: &Repl, client: usize) -> i64 {
-    match &*r.side.borrow() {
-        Side::Master(m) => {
-            let target = m.woff.get(&client).copied().unwrap_or(0);
-            m.peers
-                .values()
-                .filter(|p| !p.syncing && p.acked >= target)
-                .count() as i64
-        }
-        Side::Replica(_) => 0,
-    }
-}
-
-/// Wakes at the next acknowledgement. Create it before checking
-/// [`acked`], so no acknowledgement is missed.
-pub fn next_ack(r: &Repl) -> tokio::sync::futures::Notified<'_> {
-    r.acked.notified()
 }
