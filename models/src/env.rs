@@ -89,7 +89,7 @@ pub trait TaskHandle {
 /// simulated clocks) and by live mode (tokio, real redis-server processes).
 pub trait Env: Clone + 'static {
     /// The handle [`Env::spawn`] returns.
-    type Task: TaskHandle;
+    type Task: TaskHandle + 'static;
 
     /// How many Redis endpoints this client may address: `nodes` for the
     /// `independent` topology, 1 for `single` and `sentinel` (where node 0

@@ -36,6 +36,7 @@
 //! may observe true time.
 
 pub mod config;
+pub mod dynlock;
 pub mod env;
 pub mod extend;
 pub mod join;

@@ -554,6 +554,7 @@ fn base() -> impl Strategy<Value = Scenario> {
                 clients,
                 faults: Vec::new(),
                 nemesis,
+                custom_lock: None,
             }
         },
     )

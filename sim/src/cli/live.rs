@@ -4,6 +4,7 @@
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::live::client_proc::{client_main, ClientArgs};
+use crate::live::ext_proc::split_command;
 use crate::live::{self, LiveError, LiveOptions, LiveRun};
 use crate::model::{Scenario, Verdict};
 use crate::report::markdown::describe_violation;
@@ -19,8 +20,19 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 #[derive(Args, Debug, Clone)]
 pub struct LiveArgs {
     /// Scenario file (TOML). Topologies `single` and `independent`; faults
-    /// `pause`, `kill`, `restart` and `heal`.
-    pub file: PathBuf,
+    /// `pause`, `kill`, `restart` and `heal`. Optional with --check-client.
+    #[arg(required_unless_present = "check_client")]
+    pub file: Option<PathBuf>,
+    /// Run CMD ARGS... as every client process instead of locksim's own
+    /// client: a program over any lock library that speaks the line
+    /// protocol of sim/src/live/PROTOCOL.md (words split like a shell's).
+    #[arg(long, value_name = "CMD")]
+    pub client: Option<String>,
+    /// Run CMD through one fault-free cycle against a real redis-server
+    /// and list what it leaves out of the protocol (exit 0: complete,
+    /// 1: problems). With FILE, its [lock] and [redis] tables.
+    #[arg(long, value_name = "CMD", conflicts_with = "client")]
+    pub check_client: Option<String>,
     /// Multiply every time of the scenario by X (TTL, delays, work, faults,
     /// duration): 0.1 runs a 60 s story in 6 s. Too small a scale lets
     /// process and loopback jitter (about a millisecond) dominate.
@@ -70,7 +82,7 @@ pub fn live_client(args: &LiveClientArgs) -> i32 {
 }
 
 /// The binary clients are started from: `LOCKSIM_EXE`, else this one.
-fn client_exe() -> Result<PathBuf, String> {
+pub(super) fn client_exe() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("LOCKSIM_EXE") {
         return Ok(PathBuf::from(p));
     }
@@ -84,14 +96,32 @@ pub fn live(args: &LiveArgs) -> i32 {
         eprintln!("error: --time-scale must be a number in (0, 1000], got {x}");
         return EXIT_USAGE;
     }
-    let original = match load_scenario(&args.file) {
-        Ok(s) => s,
+    let original = match &args.file {
+        None => None,
+        Some(f) => match load_scenario(f) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let client_cmd = match args.client.as_deref().map(split_command).transpose() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("error: --client: {e}");
             return EXIT_USAGE;
         }
     };
-    let file = args.file.display().to_string();
+    let Some(original) = original else {
+        eprintln!("error: locksim live needs a scenario FILE");
+        return EXIT_USAGE;
+    };
+    let file = args
+        .file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_default();
     if let Some(why) = live::refusal(&original) {
         eprintln!("error: {file}: {why}");
         return EXIT_USAGE;
@@ -107,16 +137,53 @@ pub fn live(args: &LiveArgs) -> i32 {
     for n in live::notes(&s) {
         eprintln!("note: {n}");
     }
-    if !args.quiet {
+    if args.client.is_some() {
+        use crate::model::{Trigger, When};
+        for f in &s.faults {
+            let line = match f.when {
+                When::On {
+                    trigger: Trigger::Granted { .. },
+                    ..
+                } => "GRANTED j",
+                When::On {
+                    trigger: Trigger::Renewed { .. },
+                    ..
+                } => "EXTENDED valid_ms=N",
+                _ => continue,
+            };
+            if let When::On { trigger, .. } = f.when {
+                eprintln!(
+                    "note: the fault on `{trigger}` fires only if the --client program says \
+                     `{line}` (an optional line of the protocol)"
+                );
+            }
+        }
+    }
+    let off = s.clients.offset_ms;
+    if args.client.is_some() && (off.lo != 0 || off.hi != 0) {
         eprintln!(
-            "live: {} ({}, {} redis-server ({}), persistence {}, {} client processes), \
+            "note: clients.offset_ms = [{}, {}] is not applied to --client programs: they read \
+             the machine's clocks (the history's readings are offset)",
+            off.lo, off.hi
+        );
+    }
+    if !args.quiet {
+        let clients = match &args.client {
+            Some(c) => format!("{} client processes running `{c}`", s.clients.count),
+            None => format!("{} client processes", s.clients.count),
+        };
+        eprintln!(
+            "live: {} ({}, {} redis-server ({}), persistence {}, {clients}), \
              time scale {x}: ttl {} ms, duration {} ms",
             s.name,
-            s.lock.algorithm.name(),
+            if args.client.is_some() {
+                "--client".to_string()
+            } else {
+                s.algorithm_label()
+            },
             s.redis.nodes,
             s.redis.topology.name(),
             s.redis.persistence.name(),
-            s.clients.count,
             s.lock.ttl_ms,
             s.duration_ms
         );
@@ -126,6 +193,8 @@ pub fn live(args: &LiveArgs) -> i32 {
         keep_dirs: args.keep_dirs,
         exe,
         progress: !args.quiet,
+        client_cmd,
+        inspect: false,
     };
     let run = match live::run_live(&s, &opts) {
         Ok(r) => r,
@@ -133,14 +202,14 @@ pub fn live(args: &LiveArgs) -> i32 {
             eprintln!("error: {file}: {e}");
             return match e {
                 LiveError::Interrupted => EXIT_INTERRUPTED,
-                LiveError::Refused(_) | LiveError::Failed(_) => EXIT_USAGE,
+                LiveError::Refused(_) | LiveError::Failed(_) | LiveError::Client(_) => EXIT_USAGE,
             };
         }
     };
     let o = &run.outcome;
     let ok = o.verdict() == s.expect;
     if args.json {
-        println!("{}", json_line(&file, &s, &run, x));
+        println!("{}", json_line(&file, &s, &run, x, args.client.as_deref()));
     } else {
         println!(
             "{:<44} {:>6} {:<10} {:<10} {:<4} {:>8}",
@@ -182,7 +251,7 @@ pub fn live(args: &LiveArgs) -> i32 {
         let written = write_report(&sub, &s, &file, o).and_then(|_| {
             write_atomic(
                 &sub.join("live.txt"),
-                live_txt(&file, &s, &run, x).as_bytes(),
+                live_txt(&file, &s, &run, x, args.client.as_deref()).as_bytes(),
             )
         });
         if let Err(e) = written {
@@ -203,7 +272,7 @@ pub fn live(args: &LiveArgs) -> i32 {
 /// The JSON object of a live run: `locksim run --json`'s fields plus
 /// `live`, `time_scale`, `elapsed_ms`, `redis_version` and, with
 /// `--keep-dirs`, `kept_dir`.
-fn json_line(file: &str, s: &Scenario, run: &LiveRun, x: f64) -> String {
+fn json_line(file: &str, s: &Scenario, run: &LiveRun, x: f64, client: Option<&str>) -> String {
     let mut v: serde_json::Value =
         serde_json::from_str(&super::runs::json_line(file, s, &run.outcome))
             .expect("json_line is JSON");
@@ -212,6 +281,9 @@ fn json_line(file: &str, s: &Scenario, run: &LiveRun, x: f64) -> String {
         m.insert("time_scale".into(), x.into());
         m.insert("elapsed_ms".into(), (run.elapsed.as_millis() as u64).into());
         m.insert("redis_version".into(), run.redis_version.clone().into());
+        if let Some(c) = client {
+            m.insert("client".into(), c.into());
+        }
         if let Some(d) = &run.kept_dir {
             m.insert("kept_dir".into(), d.display().to_string().into());
         }
@@ -220,12 +292,13 @@ fn json_line(file: &str, s: &Scenario, run: &LiveRun, x: f64) -> String {
 }
 
 /// `live.txt` of a report: how this history was made.
-fn live_txt(file: &str, s: &Scenario, run: &LiveRun, x: f64) -> String {
+fn live_txt(file: &str, s: &Scenario, run: &LiveRun, x: f64, client: Option<&str>) -> String {
     let mut t = String::new();
     t.push_str("This history comes from a live run on real redis-server processes,\n");
     t.push_str("not from the simulator. It is not reproducible bit for bit.\n\n");
+    let with = client.map_or(String::new(), |c| format!(" --client {c:?}"));
     t.push_str(&format!(
-        "command:        locksim live {file} --time-scale {x} --seed {}\n",
+        "command:        locksim live {file} --time-scale {x} --seed {}{with}\n",
         run.outcome.seed
     ));
     t.push_str(&format!("redis-server:   {}\n", run.redis_version));

@@ -10,6 +10,7 @@ mod check;
 mod hunt;
 mod libraries;
 mod live;
+mod live_check;
 mod matrix;
 mod runs;
 
@@ -121,6 +122,7 @@ pub fn main() -> i32 {
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Libraries(args)) => libraries::libraries(&args),
         Some(Command::Matrix(args)) => matrix::matrix(&args),
+        Some(Command::Live(args)) if args.check_client.is_some() => live_check::check_client(&args),
         Some(Command::Live(args)) => live::live(&args),
         Some(Command::LiveClient(args)) => live::live_client(&args),
     }

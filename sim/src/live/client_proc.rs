@@ -38,6 +38,14 @@ pub enum FromClient {
     Garbage(String),
     /// stdout closed: the process exited or was killed.
     Eof,
+    /// A `--client` program's protocol line, read at `mono_ns`
+    /// (`CLOCK_MONOTONIC`).
+    Line {
+        mono_ns: u64,
+        line: String,
+    },
+    /// A `--client` program's connection to the resource closed.
+    Closed,
 }
 
 /// A running client process, as the coordinator holds it.

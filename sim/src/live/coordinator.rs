@@ -30,8 +30,10 @@
 mod faults;
 
 mod clients;
+mod external;
+mod servers;
 
-use super::client_proc::{ClientProc, FromClient};
+use super::client_proc::FromClient;
 use super::redis_proc::{self, RedisProc};
 use super::sys;
 use super::{ClientSpec, Down};
@@ -42,10 +44,14 @@ use crate::model::ResourceState;
 use crate::model::{FaultSpec, NodeRef, Scenario, Trigger, When};
 use crate::oracle;
 use crate::world::run::{initial_clocks, Outcome, Stats};
+use clients::Proc;
+pub use external::{ClientLog, Observed};
+use servers::{Signals, TempDir};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// How long a redis-server may take to answer its first `PING`.
@@ -62,8 +68,16 @@ pub struct LiveOptions {
     pub keep_dirs: bool,
     /// The `locksim` binary clients are started from.
     pub exe: PathBuf,
-    /// Print faults and restarts on stderr as they happen.
+    /// Print faults and restarts on stderr as they happen (and a
+    /// `--client` program's output).
     pub progress: bool,
+    /// `--client`: run this program (already split into words) as every
+    /// client process, speaking [`crate::live::protocol`], instead of
+    /// locksim's own client.
+    pub client_cmd: Option<Vec<String>>,
+    /// `--check-client`: keep each client's transcript and look at the
+    /// Redis keys when it begins and releases ([`LiveRun::clients`]).
+    pub inspect: bool,
 }
 
 /// Why a live run did not produce a verdict.
@@ -75,12 +89,15 @@ pub enum LiveError {
     Failed(String),
     /// SIGINT, SIGTERM or SIGHUP (exit 130).
     Interrupted,
+    /// A `--client` program broke the protocol: garbage, a line out of
+    /// order, an exit before `DONE`, no `HELLO` (exit 2).
+    Client(String),
 }
 
 impl std::fmt::Display for LiveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LiveError::Refused(m) | LiveError::Failed(m) => f.write_str(m),
+            LiveError::Refused(m) | LiveError::Failed(m) | LiveError::Client(m) => f.write_str(m),
             LiveError::Interrupted => f.write_str("interrupted: every process was stopped"),
         }
     }
@@ -101,6 +118,9 @@ pub struct LiveRun {
     pub kept_dir: Option<PathBuf>,
     /// Each node's command line (after `redis-server`).
     pub redis_command_lines: Vec<String>,
+    /// With [`LiveOptions::inspect`]: what each `--client` program said
+    /// and what Redis held meanwhile.
+    pub clients: Vec<ClientLog>,
 }
 
 /// Runs `scenario` (already time-scaled) live. Blocks; builds its own
@@ -130,7 +150,8 @@ pub fn run_live(scenario: &Scenario, opts: &LiveOptions) -> Result<LiveRun, Live
         c.shutdown().await;
         result.map(|()| c)
     });
-    let c = result?;
+    let mut c = result?;
+    let clients = std::mem::take(&mut c.logs);
     let kept_dir = opts.keep_dirs.then(|| dir.path.clone());
     let redis_command_lines = c.redis.iter().map(RedisProc::command_line).collect();
     let elapsed = c.finished.unwrap_or_else(Instant::now) - c.start;
@@ -146,34 +167,8 @@ pub fn run_live(scenario: &Scenario, opts: &LiveOptions) -> Result<LiveRun, Live
         elapsed,
         kept_dir,
         redis_command_lines,
+        clients,
     })
-}
-
-/// The run's temporary directory, removed on drop unless kept.
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempDir {
-    fn new(keep: bool) -> std::io::Result<TempDir> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path =
-            std::env::temp_dir().join(format!("locksim-live-{}-{nanos:09}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir { path, keep })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            redis_proc::remove_dir(&self.path);
-        }
-    }
 }
 
 /// Something for the coordinator's loop.
@@ -188,6 +183,14 @@ enum Msg {
         node: usize,
         generation: u64,
         result: Result<(), String>,
+    },
+    /// A connection to the resource sent its first line (`HELLO`, for a
+    /// well-behaved `--client` program). `bind` gets the client and
+    /// incarnation its later lines belong to, or `None` (closed).
+    Conn {
+        writer: OwnedWriteHalf,
+        line: String,
+        bind: oneshot::Sender<Option<(usize, u32)>>,
     },
 }
 
@@ -217,7 +220,11 @@ struct Coord {
     offsets: Vec<i64>,
     history: Vec<Event>,
     redis: Vec<RedisProc>,
-    clients: Vec<Option<ClientProc>>,
+    clients: Vec<Option<Proc>>,
+    /// The resource's port for `--client` programs (0: none).
+    resource_port: u16,
+    /// Per client, with [`LiveOptions::inspect`].
+    logs: Vec<ClientLog>,
     incarnation: Vec<u32>,
     progress: Vec<u32>,
     done: BTreeSet<usize>,
@@ -265,6 +272,8 @@ impl Coord {
             history: Vec::with_capacity(4096),
             redis: Vec::new(),
             clients: (0..clients).map(|_| None).collect(),
+            resource_port: 0,
+            logs: (0..clients).map(|_| ClientLog::default()).collect(),
             incarnation: vec![0; clients],
             progress: vec![0; clients],
             done: BTreeSet::new(),
@@ -303,7 +312,12 @@ impl Coord {
     /// Appends an event of the coordinator (a fault, the resource, a
     /// redis-server going down or up), stamped now.
     fn record(&mut self, node: Option<NodeRef>, kind: EventKind) {
-        let t_us = self.now_us();
+        self.record_at(self.now_us(), node, kind);
+    }
+
+    /// Appends an event stamped `t_us` (a `--client` line, stamped when
+    /// it was read), with `node`'s clock readings at that time.
+    fn record_at(&mut self, t_us: u64, node: Option<NodeRef>, kind: EventKind) {
         let (mono_ms, wall_ms) = match node {
             Some(n) => {
                 let off = self.offset_of(n);
@@ -375,10 +389,20 @@ impl Coord {
         // From here on SIGINT & co. only queue up: the loop below turns
         // them into a clean shutdown.
         let mut signals = Signals::new()?;
-        self.start_servers().await?;
-        self.write_spec()?;
-        self.start_clients(&mut rx).await?;
-        self.go().await?;
+        // Starting can wait long (a --client program has 30 s to say
+        // HELLO): a signal ends it too.
+        let start = async {
+            self.start_servers().await?;
+            self.write_spec()?;
+            self.listen().await?;
+            self.start_clients(&mut rx).await?;
+            self.go().await
+        };
+        tokio::select! {
+            biased;
+            _ = signals.any() => return Err(LiveError::Interrupted),
+            started = start => started?,
+        }
         let end_at = self.start + Duration::from_millis(self.s.duration_ms);
         loop {
             if self.done.len() == self.s.clients.count {
@@ -400,41 +424,9 @@ impl Coord {
         }
         let clients_done = self.done.len();
         self.record(None, EventKind::End { clients_done });
+        self.await_exits().await;
         self.closed = true;
         self.finished = Some(Instant::now());
-        Ok(())
-    }
-
-    async fn start_servers(&mut self) -> Result<(), LiveError> {
-        for i in 0..self.s.redis.nodes {
-            let mut last = String::new();
-            let mut started = None;
-            for _attempt in 0..3 {
-                let port = redis_proc::free_port()
-                    .map_err(|e| LiveError::Failed(format!("no free port on 127.0.0.1: {e}")))?;
-                let dir = self.dir.join(format!("redis-{i}"));
-                redis_proc::remove_dir(&dir);
-                let mut p = RedisProc::new(i, port, dir, &self.s)
-                    .map_err(|e| LiveError::Failed(format!("redis-{i}: {e}")))?;
-                p.start().map_err(|e| {
-                    LiveError::Failed(format!("cannot start {}: {e}", redis_proc::server_binary()))
-                })?;
-                match redis_proc::wait_ready(port, REDIS_READY_LIMIT).await {
-                    Ok(()) => {
-                        started = Some(p);
-                        break;
-                    }
-                    Err(e) => {
-                        last = format!("{e}\n{}", p.log_tail(5));
-                        p.kill().await;
-                    }
-                }
-            }
-            match started {
-                Some(p) => self.redis.push(p),
-                None => return Err(LiveError::Failed(format!("redis-{i}: {last}"))),
-            }
-        }
         Ok(())
     }
 
@@ -479,6 +471,17 @@ impl Coord {
                 },
             );
         }
+        // locksim's own clients record their start themselves.
+        if self.opts.client_cmd.is_some() {
+            for c in 0..self.s.clients.count {
+                let node = NodeRef::Client(c);
+                let up = EventKind::NodeUp {
+                    node,
+                    restart: false,
+                };
+                self.record(Some(node), up);
+            }
+        }
         let faults = self.s.faults.clone();
         for spec in faults {
             if let When::At { at_ms } = spec.when {
@@ -512,37 +515,12 @@ impl Coord {
                 msg,
             } => self.on_client(idx, incarnation, msg).await,
             Msg::Timer(a) => self.act(a).await,
+            Msg::Conn { writer, line, bind } => self.on_conn(writer, line, bind).await,
             Msg::RedisReady {
                 node,
                 generation,
                 result,
-            } => {
-                if self.redis[node].generation != generation || !self.redis[node].is_running() {
-                    return Ok(());
-                }
-                match result {
-                    Ok(()) => {
-                        self.progress(&format!("redis-{node} is up again"));
-                        self.record(
-                            Some(NodeRef::Redis(node)),
-                            EventKind::NodeUp {
-                                node: NodeRef::Redis(node),
-                                restart: true,
-                            },
-                        );
-                        Ok(())
-                    }
-                    Err(_) if self.paused.contains_key(&NodeRef::Redis(node)) => {
-                        // Paused while it was starting: it will answer later.
-                        self.watch_ready(node);
-                        Ok(())
-                    }
-                    Err(e) => Err(LiveError::Failed(format!(
-                        "redis-{node} did not come back: {e}\n{}",
-                        self.redis[node].log_tail(5)
-                    ))),
-                }
-            }
+            } => self.on_redis_ready(node, generation, result),
         }
     }
 
@@ -575,33 +553,6 @@ impl Coord {
             check,
             history,
             schedule: Vec::new(),
-        }
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP, as one future.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Signals, LiveError> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let f = |k| signal(k).map_err(|e| LiveError::Failed(format!("cannot handle signals: {e}")));
-        Ok(Signals {
-            int: f(SignalKind::interrupt())?,
-            term: f(SignalKind::terminate())?,
-            hup: f(SignalKind::hangup())?,
-        })
-    }
-
-    async fn any(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
         }
     }
 }

@@ -15,6 +15,20 @@
 //!   same persistence; `kill` of a client is SIGKILL and a respawn that
 //!   carries on with the cycles it has left.
 //!
+//! ## Any client program
+//!
+//! With [`LiveOptions::client_cmd`] (`locksim live FILE --client "CMD
+//! ARGS..."`) every client process is that program instead
+//! ([`ext_proc`]): a program over any lock library, in any language, that
+//! reports what its library does over the line protocol of [`protocol`]
+//! (`PROTOCOL.md`) to a TCP port of the coordinator. The coordinator turns
+//! its lines into the same events and resource operations its own clients
+//! send, so triggers, faults (on the program's whole process group) and
+//! the oracle are unchanged. [`check_client`] runs one fault-free cycle of
+//! such a program and lists what it leaves out.
+//!
+//! ## The coordinator
+//!
 //! The coordinator ([`coordinator`]) is the world: it owns the history,
 //! fires faults at `at_ms` by its own clock and on triggers as the clients'
 //! events stream in, serves the resource (the same
@@ -78,9 +92,12 @@
 //! scenarios exit 2 with "live mode cannot ...: use the simulator" (see
 //! [`refusal`]).
 
+pub mod check_client;
 pub mod client_proc;
 pub mod coordinator;
 pub mod env;
+pub mod ext_proc;
+pub mod protocol;
 pub mod redis_proc;
 pub mod sys;
 
@@ -181,6 +198,14 @@ pub struct ClientSpec {
 /// Why live mode cannot run `s`, if it cannot: the message of an exit 2.
 pub fn refusal(s: &Scenario) -> Option<String> {
     const SIM: &str = "use the simulator (`locksim run`)";
+    if let Some(c) = &s.custom_lock {
+        return Some(format!(
+            "live mode cannot run the custom lock {:?}: its client processes are the locksim \
+             binary, which does not have your code; {SIM}, or run your lock's own program with \
+             `--client`",
+            c.name()
+        ));
+    }
     if s.redis.topology == Topology::Sentinel {
         return Some(format!(
             "live mode cannot run topology `sentinel`: it starts no sentinels or replicas; {SIM}"

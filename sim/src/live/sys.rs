@@ -1,6 +1,6 @@
-//! The three operating-system calls live mode needs and std does not offer:
+//! The operating-system calls live mode needs and std does not offer:
 //! read `CLOCK_MONOTONIC` as a number every process on the machine agrees
-//! on, send SIGSTOP / SIGCONT to a process, and ask the kernel to SIGKILL a
+//! on, send SIGSTOP / SIGCONT / SIGKILL to a process or a process group, and ask the kernel to SIGKILL a
 //! child when the coordinator dies (`PR_SET_PDEATHSIG`). Declared directly
 //! against the C library std already links, so no crate is added.
 //!
@@ -75,6 +75,25 @@ mod imp {
         }
     }
 
+    pub fn signal_group(pgid: u32, sig: Signal) -> std::io::Result<()> {
+        let sig = match sig {
+            Signal::Stop => SIGSTOP,
+            Signal::Cont => SIGCONT,
+            Signal::Kill => SIGKILL,
+        };
+        let pgid = c_int::try_from(pgid).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        if pgid <= 1 {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        // SAFETY: plain syscall on a negative pid: the process group
+        // `pgid` (> 1, never our own group: children get their own).
+        if unsafe { kill(-pgid, sig) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
     pub fn die_with_parent() -> std::io::Result<()> {
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and only
         // affects the calling (freshly forked) process.
@@ -104,6 +123,10 @@ mod imp {
         Err(std::io::ErrorKind::Unsupported.into())
     }
 
+    pub fn signal_group(_pgid: u32, _sig: Signal) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
     pub fn die_with_parent() -> std::io::Result<()> {
         Ok(())
     }
@@ -117,6 +140,13 @@ pub fn mono_ns() -> u64 {
 /// Sends `sig` to process `pid`.
 pub fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
     imp::signal(pid, sig)
+}
+
+/// Sends `sig` to every process of process group `pgid` (a child started
+/// with `process_group(0)`: its pid). A `--client` program may be a
+/// wrapper (`npx`, a shell script) whose workers must stop with it.
+pub fn signal_group(pgid: u32, sig: Signal) -> std::io::Result<()> {
+    imp::signal_group(pgid, sig)
 }
 
 /// Called in a child between fork and exec: SIGKILL it if the coordinator

@@ -94,3 +94,44 @@ pub struct FaultSpec {
     pub when: When,
     pub fault: Fault,
 }
+
+/// Building a fault schedule in code (what a `[[faults]]` entry says).
+impl FaultSpec {
+    /// `fault` at `at_ms` of true time (`at_ms = ...`).
+    pub fn at(at_ms: u64, fault: Fault) -> FaultSpec {
+        FaultSpec {
+            when: When::At { at_ms },
+            fault,
+        }
+    }
+
+    /// `fault` right after the first `trigger` (`on = "..."`).
+    pub fn on(trigger: Trigger, fault: Fault) -> FaultSpec {
+        FaultSpec {
+            when: When::On {
+                trigger,
+                nth: 1,
+                delay_ms: 0,
+            },
+            fault,
+        }
+    }
+
+    /// After the `nth` (1-based) occurrence of the trigger instead (`nth = N`).
+    /// No effect on an `at` fault.
+    pub fn nth(mut self, n: u32) -> FaultSpec {
+        if let When::On { nth, .. } = &mut self.when {
+            *nth = n;
+        }
+        self
+    }
+
+    /// `ms` after the trigger instead of right after it (`delay_ms = ...`).
+    /// No effect on an `at` fault.
+    pub fn delay_ms(mut self, ms: u64) -> FaultSpec {
+        if let When::On { delay_ms, .. } = &mut self.when {
+            *delay_ms = ms;
+        }
+        self
+    }
+}

@@ -4,6 +4,7 @@
 //! Redis Cluster's hash slots.
 
 pub mod clock;
+pub mod custom;
 pub mod fault;
 pub mod node;
 pub mod resource;

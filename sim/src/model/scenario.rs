@@ -6,6 +6,7 @@ use locksim_models::LockConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use super::custom::CustomLock;
 pub use super::fault::{Fault, FaultSpec, Trigger, When};
 pub use super::node::NodeRef;
 
@@ -255,6 +256,11 @@ pub struct Scenario {
     pub clients: ClientsConfig,
     pub faults: Vec<FaultSpec>,
     pub nemesis: Nemesis,
+    /// `[lock] custom`: lock code of your own that every client runs
+    /// instead of the built-in `lock.algorithm` (see [`super::custom`]).
+    /// Not serialized: it is code.
+    #[serde(skip)]
+    pub custom_lock: Option<CustomLock>,
 }
 
 impl Scenario {
@@ -279,5 +285,28 @@ impl Scenario {
         v.extend((0..self.clients.count).map(NodeRef::Client));
         v.push(NodeRef::Resource);
         v
+    }
+}
+
+impl Scenario {
+    /// This scenario with `lock` as every client's lock algorithm (and
+    /// `lock` [registered](super::custom::register), see [`super::custom`]).
+    pub fn with_custom_lock(mut self, lock: CustomLock) -> Scenario {
+        super::custom::register(lock.clone());
+        self.custom_lock = Some(lock);
+        self
+    }
+
+    /// The lock code a run uses, in words: `set-nx-px`, or
+    /// `custom "my-lock" (defaults of set-nx-px)`.
+    pub fn algorithm_label(&self) -> String {
+        match &self.custom_lock {
+            Some(c) => format!(
+                "custom \"{}\" (defaults of {})",
+                c.name(),
+                self.lock.algorithm.name()
+            ),
+            None => self.lock.algorithm.name().to_string(),
+        }
     }
 }

@@ -196,7 +196,7 @@ fn write_parameters(md: &mut String, s: &Scenario) {
     let _ = writeln!(
         md,
         "| lock | `{}` on key `{}`, ttl {} ms, release `{release}`, validity check {}, fencing {}, {} retries every {} ms (+ up to {} ms jitter) |",
-        l.algorithm.name(),
+        s.algorithm_label(),
         l.key,
         l.ttl_ms,
         l.validity_check,

@@ -110,6 +110,7 @@ impl Scenario {
             clients: clients(),
             faults: Vec::new(),
             nemesis: nemesis(),
+            custom_lock: None,
         }
     }
 }

@@ -20,6 +20,7 @@ use super::values::{
     boolean, choice, float, loc_of, nonempty, range, range_u64, section, string, uint, unknown_key,
     Cx, Sect,
 };
+use crate::model::custom;
 use crate::model::*;
 use locksim_models::{Algorithm, LockConfig};
 use std::collections::BTreeMap;
@@ -203,6 +204,7 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
     };
     let redis = redis_section::redis(cx, &sub("redis", REDIS_KEYS)?, lock.algorithm)?;
     redis_section::cluster_keys(cx, &lock_sect, &mut lock, &redis)?;
+    let custom_lock = custom_lock(cx, &lock_sect, &lock)?;
     let network = network(cx, &sub("network", NETWORK_KEYS)?)?;
     let clients = clients(cx, &sub("clients", CLIENTS_KEYS)?)?;
     let nemesis = nemesis(cx, &sub("nemesis", NEMESIS_KEYS)?)?;
@@ -220,6 +222,7 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
         clients,
         faults: Vec::new(),
         nemesis,
+        custom_lock,
     };
     if let Some(e) = top.get("faults") {
         s.faults = parse_faults(cx, e, &s)?;
@@ -324,7 +327,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "algorithm" | "library" => {}
             "key" => c.key = nonempty(cx, s, e)?,
             "fence_key" => c.fence_key = nonempty(cx, s, e)?,
-            "ttl_ms" => c.ttl_ms = uint(cx, s, e, 1, MAX_MS)?,
+            "ttl_ms" => c.ttl_ms = uint(cx, s, e, 0, MAX_MS)?,
             "release" => c.release = choice(cx, s, e, "release", RELEASES)?,
             "validity_check" => c.validity_check = boolean(cx, s, e)?,
             "retry_count" => c.retry_count = uint(cx, s, e, 0, u32::MAX.into())? as u32,
@@ -379,6 +382,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
                 c.client_retries = uint(cx, s, e, 0, MAX_CLIENT_RETRIES.into())? as u32
             }
             "stale_renewal_entry" => c.stale_renewal_entry = boolean(cx, s, e)?,
+            "custom" => {} // read by `custom_lock`, once the table is known
             "keys" => c.keys = redis_section::lock_keys(cx, e, algorithm)?,
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
@@ -556,4 +560,39 @@ fn rate_span(
         r.ms = Span::new(lo, hi);
     }
     Ok(r)
+}
+
+/// `[lock] custom = "NAME"`: a lock registered in this process (see
+/// [`crate::model::custom`]), built once here so that a configuration it
+/// refuses is reported at the key.
+fn custom_lock(cx: &Cx, s: &Sect, cfg: &LockConfig) -> Result<Option<CustomLock>, ScenarioError> {
+    let Some(e) = s.get("custom") else {
+        return Ok(None);
+    };
+    let name = nonempty(cx, s, e)?;
+    let Some(lock) = custom::registered(&name) else {
+        let known = custom::registered_names();
+        let hint = if known.is_empty() {
+            "a custom lock is Rust code: only a program that registers it \
+             (locksim::model::custom::register, or Scenario::with_custom_lock) can load this \
+             file; the locksim binary registers none. Remove `custom` to run the built-in \
+             `algorithm`"
+                .to_string()
+        } else {
+            format!("registered in this process: {}", known.join(", "))
+        };
+        return Err(cx.err(
+            &loc_of(e),
+            format!("no custom lock named {name:?} is registered in this process"),
+            hint,
+        ));
+    };
+    if let Err(why) = lock.build(cfg) {
+        return Err(cx.err(
+            &loc_of(e),
+            format!("custom lock {name:?} refuses this [lock] table: {why}"),
+            "change the [lock] keys it names",
+        ));
+    }
+    Ok(Some(lock))
 }

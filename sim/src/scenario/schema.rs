@@ -77,6 +77,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "shared_token",
     "client_retries",
     "stale_renewal_entry",
+    "custom",
     "keys",
 ];
 /// The keys of `[redis]`.

@@ -35,6 +35,9 @@ impl Scenario {
 
         w.push_str("\n[lock]\n");
         lock(&mut w, &s.lock);
+        if let Some(c) = &s.custom_lock {
+            kv(&mut w, "custom", &string(c.name()));
+        }
 
         let r = &s.redis;
         w.push_str("\n[redis]\n");

@@ -11,14 +11,15 @@
 use crate::history::{CallEnd, EventKind};
 use crate::model::ResourceOp;
 use crate::model::WriteOutcome;
-use crate::model::{NodeRef, Topology};
+use crate::model::{NodeRef, Scenario, Topology};
 use crate::redis::cluster::{parse_moved, parse_slots_reply};
 use crate::world::core::World;
 use crate::world::net::{addr_of, call, redis_at, Body, Request, Response};
 use crate::world::slotmap::SlotMap;
+use locksim_models::dynlock::BoxLock;
 use locksim_models::{
     argv, AcquireError, AnyLock, Argv, CallError, Deadline, Env, Grant, Lease, LocalTask,
-    LockAlgorithm, Note, Reply, TaskHandle,
+    LockAlgorithm, Note, ReleaseOutcome, Reply, TaskHandle,
 };
 use madsim::net::Endpoint;
 use std::cell::RefCell;
@@ -355,7 +356,7 @@ pub async fn client_process(world: Arc<World>, client: usize) {
     };
     let cfg = world.scenario().lock.clone();
     let clients = &world.scenario().clients;
-    let mut lock = AnyLock::new(cfg.clone()).expect("the parser admits only built algorithms");
+    let mut lock = ClientLock::new(world.scenario());
     loop {
         let cycle = world.progress(client);
         if cycle >= clients.cycles {
@@ -404,6 +405,45 @@ pub async fn client_process(world: Arc<World>, client: usize) {
     world.record(Some(me), EventKind::ClientDone { client });
     world.client_finished(client);
     std::future::pending::<()>().await;
+}
+
+/// The lock a client runs: the scenario's built-in algorithm, or its
+/// custom lock ([`crate::model::custom`]), boxed. One per client, made
+/// once and never moved: the size of the built-in variant does not matter.
+#[allow(clippy::large_enum_variant)]
+enum ClientLock {
+    Builtin(AnyLock),
+    Custom(BoxLock),
+}
+
+impl ClientLock {
+    fn new(s: &Scenario) -> ClientLock {
+        match &s.custom_lock {
+            Some(c) => ClientLock::Custom(c.build(&s.lock).unwrap_or_else(|why| {
+                panic!(
+                    "custom lock {:?} refuses this [lock] table: {why}",
+                    c.name()
+                )
+            })),
+            None => ClientLock::Builtin(
+                AnyLock::new(s.lock.clone()).expect("the parser admits only built algorithms"),
+            ),
+        }
+    }
+
+    async fn acquire(&mut self, env: &SimEnv) -> Result<Lease, AcquireError> {
+        match self {
+            ClientLock::Builtin(l) => l.acquire(env).await,
+            ClientLock::Custom(l) => l.acquire(env).await,
+        }
+    }
+
+    async fn release(&mut self, env: &SimEnv, lease: &Lease) -> ReleaseOutcome {
+        match self {
+            ClientLock::Builtin(l) => l.release(env, lease).await,
+            ClientLock::Custom(l) => l.release(env, lease).await,
+        }
+    }
 }
 
 /// `begin`, `writes` writes spread over the work time, `end`.

@@ -1,15 +1,77 @@
 //! The clients' side of the coordinator: starting and respawning client
 //! processes, and everything they send (events, resource operations,
-//! progress, their end).
+//! progress, their end). A client process is locksim's own
+//! (`live-client`, JSON lines on its pipes) or a `--client` program (the
+//! line protocol on a TCP connection, translated into the same messages
+//! by `external.rs`).
 
 use super::{Coord, LiveError, Msg, CLIENTS_READY_LIMIT};
 use crate::history::{Event, EventKind};
 use crate::live::client_proc::{ClientProc, FromClient};
+use crate::live::ext_proc::ExtProc;
+use crate::live::protocol::Reply;
+use crate::live::sys::Signal;
 use crate::live::{Down, LiveOp, Up};
-use crate::model::NodeRef;
+use crate::model::{NodeRef, WriteOutcome};
 use std::collections::BTreeSet;
+use std::process::ExitStatus;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// A client process of either kind.
+pub(super) enum Proc {
+    Own(ClientProc),
+    Ext(ExtProc),
+}
+
+impl Proc {
+    pub(super) fn incarnation(&self) -> u32 {
+        match self {
+            Proc::Own(p) => p.incarnation,
+            Proc::Ext(p) => p.incarnation,
+        }
+    }
+
+    /// Sends a message: JSON to locksim's own client, the protocol's
+    /// reply line to a `--client` program.
+    pub(super) async fn send(&mut self, down: &Down) {
+        match self {
+            Proc::Own(p) => p.send(down).await,
+            Proc::Ext(p) => {
+                let r = match down {
+                    Down::Go { .. } => Reply::Go,
+                    Down::Ack => Reply::Ok,
+                    Down::Resource {
+                        outcome: WriteOutcome::Fenced,
+                    } => Reply::Fenced,
+                    Down::Resource { .. } => Reply::Ok,
+                };
+                p.reply(&r).await;
+            }
+        }
+    }
+
+    pub(super) fn signal(&self, sig: Signal) -> std::io::Result<()> {
+        match self {
+            Proc::Own(p) => p.signal(sig),
+            Proc::Ext(p) => p.signal(sig),
+        }
+    }
+
+    pub(super) async fn kill(&mut self) {
+        match self {
+            Proc::Own(p) => p.kill().await,
+            Proc::Ext(p) => p.kill().await,
+        }
+    }
+
+    pub(super) async fn status(&mut self) -> Option<ExitStatus> {
+        match self {
+            Proc::Own(p) => p.status().await,
+            Proc::Ext(p) => p.status().await,
+        }
+    }
+}
 
 impl Coord {
     /// Lets clients that wait on a handled `sync` event go on.
@@ -25,6 +87,9 @@ impl Coord {
     }
 
     pub(super) fn spawn_client(&mut self, idx: usize) -> Result<(), LiveError> {
+        if self.opts.client_cmd.is_some() {
+            return self.spawn_external(idx);
+        }
         let incarnation = self.incarnation[idx];
         let tx = self.tx.clone();
         let p = ClientProc::spawn(
@@ -47,7 +112,7 @@ impl Coord {
                 self.opts.exe.display()
             ))
         })?;
-        self.clients[idx] = Some(p);
+        self.clients[idx] = Some(Proc::Own(p));
         Ok(())
     }
 
@@ -59,7 +124,12 @@ impl Coord {
             self.spawn_client(i)?;
         }
         let mut ready = BTreeSet::new();
-        let limit = Instant::now() + CLIENTS_READY_LIMIT;
+        let limit = Instant::now()
+            + if self.opts.client_cmd.is_some() {
+                super::external::hello_limit()
+            } else {
+                CLIENTS_READY_LIMIT
+            };
         while ready.len() < self.s.clients.count {
             let m = tokio::time::timeout_at(limit, rx.recv()).await;
             match m {
@@ -70,6 +140,30 @@ impl Coord {
                 })) => {
                     ready.insert(idx);
                 }
+                Ok(Some(Msg::Conn { writer, line, bind })) => {
+                    ready.insert(self.hello(writer, line, bind).await?);
+                }
+                Ok(Some(Msg::Client {
+                    idx,
+                    msg: FromClient::Eof,
+                    ..
+                })) if self.opts.client_cmd.is_some() => {
+                    return Err(self.exited_early(idx).await);
+                }
+                Ok(Some(Msg::Client {
+                    msg: FromClient::Closed,
+                    ..
+                })) => {}
+                Ok(Some(Msg::Client {
+                    idx,
+                    msg: FromClient::Line { line, .. },
+                    ..
+                })) => {
+                    return Err(LiveError::Client(format!(
+                        "client-{idx} sent `{line}` before its `GO`: after `HELLO` a program \
+                         waits for the reply"
+                    )))
+                }
                 Ok(Some(Msg::Client { idx, msg, .. })) => {
                     return Err(LiveError::Failed(format!(
                         "client-{idx} did not start: {msg:?} (is {} a locksim binary?)",
@@ -77,6 +171,12 @@ impl Coord {
                     )))
                 }
                 Ok(_) => {}
+                Err(_) if self.opts.client_cmd.is_some() => {
+                    let idx = (0..self.s.clients.count)
+                        .find(|i| !ready.contains(i))
+                        .unwrap_or(0);
+                    return Err(self.no_hello(idx));
+                }
                 Err(_) => {
                     return Err(LiveError::Failed(format!(
                         "client processes not ready within {} s",
@@ -127,36 +227,15 @@ impl Coord {
                 self.client_event(idx, incarnation, e)
             }
             FromClient::Up(Up::Resource { op, token }) => {
-                self.messages += 1;
-                let session = self.sessions.get(&(idx, incarnation)).copied().unwrap_or(0);
-                let outcome = self
-                    .resource
-                    .apply(op.into(), session, token, self.s.lock.fencing);
-                let kind = match op {
-                    LiveOp::Begin => EventKind::ResourceBegin {
-                        client: idx,
-                        session,
-                        token,
-                    },
-                    LiveOp::Write => EventKind::ResourceWrite {
-                        client: idx,
-                        session,
-                        token,
-                        outcome,
-                    },
-                    LiveOp::End => EventKind::ResourceEnd {
-                        client: idx,
-                        session,
-                    },
-                };
-                self.record(Some(NodeRef::Resource), kind);
-                if self.incarnation[idx] == incarnation {
-                    if let Some(c) = &mut self.clients[idx] {
-                        c.send(&Down::Resource { outcome }).await;
-                    }
-                }
+                self.resource(idx, incarnation, op, token).await
             }
             FromClient::Up(Up::CycleDone) => self.progress[idx] += 1,
+            FromClient::Line { mono_ns, line } => {
+                return self.on_line(idx, incarnation, mono_ns, line).await
+            }
+            // A `--client` program's connection closed: its process's
+            // end (or a hang) is what counts.
+            FromClient::Closed => {}
             FromClient::Garbage(line) => {
                 return Err(LiveError::Failed(format!(
                     "client-{idx} printed something that is not a message: {line:?}"
@@ -167,6 +246,9 @@ impl Coord {
                     || self.incarnation[idx] != incarnation
                     || self.done.contains(&idx)
                     || self.closed;
+                if !expected && self.opts.client_cmd.is_some() {
+                    return Err(self.exited_early(idx).await);
+                }
                 if !expected {
                     let status = match &mut self.clients[idx] {
                         Some(c) => c.status().await,
@@ -187,7 +269,46 @@ impl Coord {
         Ok(())
     }
 
-    fn client_event(&mut self, idx: usize, incarnation: u32, mut e: Event) {
+    /// A resource operation of client `idx`'s current session, applied
+    /// and answered.
+    pub(super) async fn resource(
+        &mut self,
+        idx: usize,
+        incarnation: u32,
+        op: LiveOp,
+        token: Option<i64>,
+    ) {
+        self.messages += 1;
+        let session = self.sessions.get(&(idx, incarnation)).copied().unwrap_or(0);
+        let outcome = self
+            .resource
+            .apply(op.into(), session, token, self.s.lock.fencing);
+        let kind = match op {
+            LiveOp::Begin => EventKind::ResourceBegin {
+                client: idx,
+                session,
+                token,
+            },
+            LiveOp::Write => EventKind::ResourceWrite {
+                client: idx,
+                session,
+                token,
+                outcome,
+            },
+            LiveOp::End => EventKind::ResourceEnd {
+                client: idx,
+                session,
+            },
+        };
+        self.record(Some(NodeRef::Resource), kind);
+        if self.incarnation[idx] == incarnation {
+            if let Some(c) = &mut self.clients[idx] {
+                c.send(&Down::Resource { outcome }).await;
+            }
+        }
+    }
+
+    pub(super) fn client_event(&mut self, idx: usize, incarnation: u32, mut e: Event) {
         match &mut e.kind {
             EventKind::CallInvoke { id, .. } => {
                 self.messages += 1;

@@ -135,7 +135,7 @@ impl Coord {
                 let Some(mut p) = self.clients[c].take() else {
                     return Ok(());
                 };
-                self.killed.insert((c, p.incarnation));
+                self.killed.insert((c, p.incarnation()));
                 p.kill().await;
             }
             NodeRef::Resource => return Ok(()),

@@ -90,7 +90,7 @@ fn header(c: &Canvas, s: &Scenario, o: &Outcome) {
     c.text(&vtext, vx, 15, Font::new(14.0, colour).bold());
     let algo = format!(
         "{} · {} Redis node(s), {} · persistence {}",
-        s.lock.algorithm.name(),
+        s.algorithm_label(),
         s.redis.nodes,
         s.redis.topology.name(),
         s.redis.persistence.name()
