@@ -28,7 +28,7 @@ fn temp_file(name: &str, body: &str) -> PathBuf {
 fn a_bad_scenario_is_exit_2_with_file_line_and_column() {
     let p = temp_file(
         "bad.toml",
-        "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\nttl_ms = 0\n",
+        "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\nttl_ms = -1\n",
     );
     let out = locksim(&["run", p.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));

@@ -158,7 +158,7 @@ fn wrong_type() {
         &head("ttl_ms = \"5000\"\n"),
         5,
         10,
-        "`lock.ttl_ms` must be a positive integer, found a string",
+        "`lock.ttl_ms` must be a non-negative integer, found a string",
         Some("remove the quotes"),
     );
     check(
@@ -190,12 +190,16 @@ fn section_of_the_wrong_type() {
 
 #[test]
 fn ttl_zero() {
+    // 0 is "no TTL" (redis-py's default `timeout=None`), not an error; a
+    // negative TTL is.
+    let s = parse_scenario(&head("ttl_ms = 0\n"), "t.toml").expect("ttl_ms = 0 is no TTL");
+    assert_eq!(s.lock.ttl_ms, 0);
     check(
-        &head("ttl_ms = 0\n"),
+        &head("ttl_ms = -1\n"),
         5,
         10,
-        "`lock.ttl_ms` must be greater than 0, found 0",
-        Some("positive integer"),
+        "`lock.ttl_ms` must not be negative, found -1",
+        None,
     );
 }
 
