@@ -221,6 +221,10 @@ pub struct LockConfig {
     /// lock gone does not clear it, so the client's later holds are never
     /// renewed (redisson #3194, #3712).
     pub stale_renewal_entry: bool,
+    /// Redlock on Redis Cluster: one key per Redlock "node" (endpoint `i`
+    /// locks `keys[i]`), chosen so that their hash tags land on different
+    /// shards. Empty: every endpoint locks `key`.
+    pub keys: Vec<String>,
 }
 
 impl LockConfig {
@@ -276,7 +280,16 @@ impl LockConfig {
             shared_token: false,
             client_retries: 0,
             stale_renewal_entry: false,
+            keys: Vec::new(),
         }
+    }
+
+    /// The lock key endpoint `node` uses: `keys[node]` when `keys` is set
+    /// (Redlock on Redis Cluster), else `key`.
+    pub fn key_for(&self, node: usize) -> &str {
+        self.keys
+            .get(node)
+            .map_or(self.key.as_str(), String::as_str)
     }
 
     /// Checks the combinations the algorithms cannot honour, so that a
@@ -311,6 +324,7 @@ impl LockConfig {
         }
         only("stale_recovery", self.stale_recovery, &[Setnx])?;
         only("sequential", self.sequential, &[Redlock])?;
+        only("keys", !self.keys.is_empty(), &[Redlock])?;
         only("reentrant_depth", self.reentrant_depth != 1, &[Watchdog])?;
         if self.reentrant_depth == 0 {
             return Err("`reentrant_depth` must be at least 1".into());

@@ -203,8 +203,16 @@ impl Redlock {
         let cfg = &self.cfg;
         let ttl = cfg.ttl_ms.to_string();
         let cmd = match &cfg.script_acquire {
-            Some(src) => argv(["EVAL", src, "2", &cfg.key, &cfg.fence_key, value, &ttl]),
-            None => argv(["SET", &cfg.key, value, "NX", "PX", &ttl]),
+            Some(src) => argv([
+                "EVAL",
+                src,
+                "2",
+                cfg.key_for(node),
+                &cfg.fence_key,
+                value,
+                &ttl,
+            ]),
+            None => argv(["SET", cfg.key_for(node), value, "NX", "PX", &ttl]),
         };
         match env
             .call_acquire(node, cmd, cfg.request_timeout_ms, Grant::Truthy)
@@ -252,7 +260,7 @@ impl Redlock {
                 b"EVAL".as_slice(),
                 src.as_bytes(),
                 b"1",
-                cfg.key.as_bytes(),
+                cfg.key_for(node).as_bytes(),
                 &lease.value,
                 ttl.as_bytes(),
             ]);

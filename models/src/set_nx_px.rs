@@ -244,6 +244,7 @@ pub async fn release_single<E: Env>(
     lease: &Lease,
 ) -> ReleaseOutcome {
     let timeout = cfg.request_timeout_ms;
+    let key = cfg.key_for(node);
     let deleted = |r: Result<Reply, _>| match r {
         Ok(Reply::Int(n)) if n > 0 => ReleaseOutcome::Released,
         Ok(Reply::Int(_)) => ReleaseOutcome::NotHeld,
@@ -256,15 +257,15 @@ pub async fn release_single<E: Env>(
                 b"EVAL".as_slice(),
                 src.as_bytes(),
                 b"1",
-                cfg.key.as_bytes(),
+                key.as_bytes(),
                 &lease.value,
             ]);
             deleted(env.call(node, cmd, timeout).await)
         }
-        Release::Del => deleted(env.call(node, argv(["DEL", &cfg.key]), timeout).await),
-        Release::GetThenDel => match env.call(node, argv(["GET", &cfg.key]), timeout).await {
+        Release::Del => deleted(env.call(node, argv(["DEL", key]), timeout).await),
+        Release::GetThenDel => match env.call(node, argv(["GET", key]), timeout).await {
             Ok(Reply::Bulk(Some(v))) if v == lease.value => {
-                deleted(env.call(node, argv(["DEL", &cfg.key]), timeout).await)
+                deleted(env.call(node, argv(["DEL", key]), timeout).await)
             }
             Ok(_) => ReleaseOutcome::NotHeld,
             Err(_) => ReleaseOutcome::Unknown,

@@ -4,10 +4,10 @@
 //! builds a world of simulated Redis nodes, lock clients and the resource
 //! they protect on [madsim], injects the faults that break locks in
 //! production (clock drift and jumps, stop-the-world pauses, network delay
-//! and partitions, async replication with Sentinel failover, crashes under
-//! each persistence mode), and judges every run with a mutual-exclusion
-//! oracle. The same scenario and seed always give the same history, byte
-//! for byte, so every finding replays.
+//! and partitions, async replication with Sentinel or Redis Cluster
+//! failover, crashes under each persistence mode), and judges every run
+//! with a mutual-exclusion oracle. The same scenario and seed always give
+//! the same history, byte for byte, so every finding replays.
 //!
 //! ## Load, run, report
 //!
@@ -131,13 +131,13 @@
 //!
 //! | layer | module | what it is |
 //! |---|---|---|
-//! | vocabulary | [`model`] | nodes and roles, faults and triggers, the typed scenario, verdicts, clocks, the resource's rule, custom locks |
+//! | vocabulary | [`model`] | nodes and roles, faults and triggers, the typed scenario, verdicts, clocks, the resource's rule, custom locks, Redis Cluster's hash slots |
 //! | | [`profile`] | where a thread's time goes (`locksim bench`) |
 //! | facts | [`history`] | typed events (commands as argv, replies as RESP, `key-changed`, `granted`), triggers, JSON Lines, the fingerprint |
 //! | judgement and semantics | [`oracle`] | pure checkers over a history: lock-level, resource-level and liveness verdicts |
-//! | | [`redis`] | Redis 7.0 as a pure state machine: keyspace, commands, Lua, the disk image, memory and eviction under `maxmemory` |
+//! | | [`redis`] | Redis 7.0 as a pure state machine: keyspace, commands, Lua, the disk image, memory and eviction under `maxmemory`, a cluster node's routing (MOVED, CROSSSLOT, CLUSTERDOWN) |
 //! | | [`scenario`] | the file format: parse with line:col errors, validate, write back |
-//! | simulation | [`world`] | the run on madsim: the run loop, the passive world state, clients, the resource, fault injection, the Redis server processes with persistence, replication and Sentinel |
+//! | simulation | [`world`] | the run on madsim: the run loop, the passive world state, clients, the resource, fault injection, the Redis server processes with persistence, replication, Sentinel and Redis Cluster's failure detection and elections |
 //! | uses | [`search`] | hunting random faults, shrinking, proptest strategies, the safety matrix |
 //! | | [`report`] | reports, SVG timelines, the text timeline, the gallery |
 //! | | [`live`] | the same scenarios against real redis-server processes, with locksim's clients or any program over the line protocol (`--client`) |

@@ -274,6 +274,53 @@ fn row_56_a_re_sent_del_deletes_the_next_holders_lock() {
         .assert_never(L);
 }
 
+/// Whether an L violation of `o` is Redis Cluster's failover story: the
+/// later of the two leases was granted by a replica elected before it.
+fn granted_by_an_elected_replica(o: &locksim::world::run::Outcome) -> bool {
+    let ev = &o.history.events;
+    let elected = |node: usize, before: u64| {
+        ev.iter().any(|e| {
+            e.t_us <= before && matches!(e.kind, EventKind::Failover { node: n, .. } if n == node)
+        })
+    };
+    o.check.violations.iter().filter(|v| v.kind == L).any(|v| {
+        ev.iter().any(|e| match &e.kind {
+            EventKind::AcquireOk { client, nodes, .. }
+                if e.t_us == v.from_us && v.clients.contains(client) =>
+            {
+                nodes.iter().any(|&n| elected(n, e.t_us))
+            }
+            _ => false,
+        })
+    })
+}
+
+#[test]
+fn row_53_cluster_master_dies_before_replicating_and_its_replica_grants_again() {
+    let f = hunt("row-53-cluster-failover")
+        .seeds(0..FIND)
+        .assert_finds(L);
+    assert!(
+        granted_by_an_elected_replica(&f.outcome),
+        "seed {}: {}",
+        f.seed(),
+        f.summary()
+    );
+}
+
+#[test]
+fn row_54_cluster_minority_master_holds_while_the_majority_elects_its_replica() {
+    let f = hunt("row-54-cluster-partition")
+        .seeds(0..FIND)
+        .assert_finds(L);
+    assert!(
+        granted_by_an_elected_replica(&f.outcome),
+        "seed {}: {}",
+        f.seed(),
+        f.summary()
+    );
+}
+
 // ---------------------------------------------------------------- safe rows
 
 #[test]

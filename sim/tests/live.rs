@@ -220,6 +220,10 @@ fn what_live_mode_cannot_do_is_refused_with_exit_2() {
             "live mode cannot run topology `sentinel`",
         ),
         (
+            "scenarios/set-nx-px-cluster-failover-before-replication.toml",
+            "live mode cannot run topology `cluster`",
+        ),
+        (
             "scenarios/redlock-client-partitioned.toml",
             "live mode cannot partition the network",
         ),

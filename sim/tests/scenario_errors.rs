@@ -191,14 +191,22 @@ fn section_of_the_wrong_type() {
 #[test]
 fn ttl_zero() {
     // set-nx-px may take a lock without a TTL (redis-py's default); the
-    // watchdog may not.
-    assert!(parse_scenario(&head("ttl_ms = 0\n"), "t.toml").is_ok());
+    // watchdog may not; a negative TTL is never one.
+    let s = parse_scenario(&head("ttl_ms = 0\n"), "t.toml").expect("ttl_ms = 0 is no TTL");
+    assert_eq!(s.lock.ttl_ms, 0);
     check(
         "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"watchdog\"\nttl_ms = 0\n",
         5,
         10,
         "`lock.ttl_ms` must be greater than 0, found 0",
         Some("positive integer"),
+    );
+    check(
+        &head("ttl_ms = -1\n"),
+        5,
+        10,
+        "`lock.ttl_ms` must not be negative, found -1",
+        None,
     );
 }
 
@@ -844,6 +852,32 @@ fn min_replicas_needs_a_master_with_replicas() {
 }
 
 #[test]
+fn min_replicas_on_a_cluster_counts_each_shard_masters_replicas() {
+    let cluster = "[redis]\ntopology = \"cluster\"\n";
+    check(
+        &head(&format!("{cluster}replicas_per_shard = 1\nmin_replicas_to_write = 2\n")),
+        8,
+        25,
+        "`redis.min_replicas_to_write` = 2 but a master has only 1 replica(s) (replicas_per_shard = 1)",
+        Some("raise replicas_per_shard"),
+    );
+    check(
+        &head(&format!(
+            "{cluster}replicas_per_shard = 0\nmin_replicas_to_write = 1\n"
+        )),
+        8,
+        25,
+        "`redis.min_replicas_to_write` has no effect with topology = \"cluster\"",
+        Some("replicas_per_shard >= 1"),
+    );
+    let ok = head(&format!(
+        "{cluster}replicas_per_shard = 2\nmin_replicas_to_write = 2\n"
+    ));
+    let s = parse_scenario(&ok, "t.toml").expect("two replicas per shard master");
+    assert_eq!((s.redis.replicas_per_master(), s.redis.nodes), (2, 9));
+}
+
+#[test]
 fn min_replicas_cannot_exceed_the_replicas() {
     check(
         &head("[redis]\ntopology = \"sentinel\"\nnodes = 3\nmin_replicas_to_write = 3\n"),
@@ -889,6 +923,120 @@ fn client_retries_is_a_small_count() {
 // ------------------------------------------------------------------ never panic
 
 const VALID: &str = include_str!("data/everything.toml");
+
+// ------------------------------------------------------- Redis Cluster
+
+#[test]
+fn cluster_nodes_must_agree_with_the_layout() {
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nnodes = 5\n"),
+        7,
+        9,
+        "disagrees with the cluster layout: shards = 3 x (1 master + 1 replicas) = 6 nodes",
+        Some("write nodes = 6"),
+    );
+    // Given after the layout it changes, too.
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nnodes = 6\nreplicas_per_shard = 2\n"),
+        7,
+        9,
+        "= 9 nodes",
+        Some("nodes = 9"),
+    );
+    let s = parse_scenario(
+        &head("[redis]\ntopology = \"cluster\"\nnodes = 9\nreplicas_per_shard = 2\n"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!((s.redis.nodes, s.redis.shards), (9, 3));
+}
+
+#[test]
+fn cluster_larger_than_nine_nodes() {
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nshards = 4\nreplicas_per_shard = 2\n"),
+        8,
+        22,
+        "shards = 4 x (1 master + 2 replicas) = 12 nodes is more than the 9",
+        Some("3 x 2 = 9"),
+    );
+    check(
+        &head("[redis]\ntopology = \"cluster\"\nshards = 0\n"),
+        7,
+        10,
+        "must be greater than 0",
+        None,
+    );
+}
+
+#[test]
+fn cluster_keys_need_the_cluster_topology() {
+    check(
+        &head("[redis]\ntopology = \"sentinel\"\ncluster_node_timeout_ms = 2000\n"),
+        7,
+        27,
+        "`redis.cluster_node_timeout_ms` applies only to topology = \"cluster\" (this is \"sentinel\")",
+        Some("set topology = \"cluster\""),
+    );
+    check(
+        &head("[redis]\nshards = 2\n"),
+        6,
+        10,
+        "applies only to topology = \"cluster\" (this is \"single\")",
+        None,
+    );
+}
+
+#[test]
+fn a_fenced_acquire_script_needs_one_slot_on_a_cluster() {
+    check(
+        &head("fencing = true\n[redis]\ntopology = \"cluster\"\n"),
+        5,
+        11,
+        "`lock` (slot 8718) and `lock:fence` (slot 2992) hash to different slots",
+        Some("fence_key = \"{lock}:fence\""),
+    );
+    let ok = head("fencing = true\nkey = \"{lock}\"\nfence_key = \"{lock}:fence\"\n[redis]\ntopology = \"cluster\"\n");
+    assert!(parse_scenario(&ok, "t.toml").is_ok());
+}
+
+#[test]
+fn redlock_keys_are_for_redlock_on_a_cluster() {
+    let redlock = "name = \"t\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"redlock\"\n";
+    check(
+        &format!("{redlock}keys = [\"{{a}}lock\", \"{{b}}lock\"]\n"),
+        5,
+        8,
+        "`lock.keys` applies only to topology = \"cluster\" (this is \"independent\")",
+        Some("remove `keys`"),
+    );
+    check(
+        &head("keys = [\"{a}lock\"]\n[redis]\ntopology = \"cluster\"\n"),
+        5,
+        8,
+        "`lock.keys` has no effect with algorithm = \"set-nx-px\"",
+        None,
+    );
+    let cluster = |keys: &str| format!("{redlock}keys = {keys}\n[redis]\ntopology = \"cluster\"\n");
+    check(&cluster("[]"), 5, 8, "must not be empty", Some("{b}lock"));
+    check(&cluster("[\"a\", \"a\"]"), 5, 14, "names \"a\" twice", None);
+    check(
+        &cluster("[\"a\", 3]"),
+        5,
+        14,
+        "must hold strings, found an integer",
+        None,
+    );
+    check(&cluster("\"a\""), 5, 8, "must be an array of strings", None);
+    // Without `keys`, one key per shard.
+    let s = parse_scenario(
+        &format!("{redlock}[redis]\ntopology = \"cluster\"\n"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(s.lock.keys, ["{b}lock", "{c}lock", "{a}lock"]);
+    assert_eq!(s.redis.nodes, 6);
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]

@@ -403,7 +403,8 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
     let topology = prop_oneof![
         Just(Topology::Single),
         Just(Topology::Independent),
-        Just(Topology::Sentinel)
+        Just(Topology::Sentinel),
+        Just(Topology::Cluster)
     ];
     let persistence = prop_oneof![
         Just(Persistence::None),
@@ -421,35 +422,72 @@ fn redis() -> impl Strategy<Value = RedisConfig> {
         ),
     ];
     (
-        (
-            topology,
-            1..=MAX_NODES,
-            persistence,
-            1..=MAX_MS,
-            0..=MAX_MS,
-            span_u64(MAX_MS),
-            0..=MAX_MS,
-        ),
+        topology,
+        1..=MAX_NODES,
+        persistence,
+        1..=MAX_MS,
+        0..=MAX_MS,
+        span_u64(MAX_MS),
+        0..=MAX_MS,
+        (1..=MAX_NODES, any::<usize>(), 1..=MAX_MS),
+        (0..=MAX_NODES as u32, 0..=MAX_MS / 1000),
         memory,
     )
         .prop_map(
-            |((topology, n, persistence, rdb, restart, lag, failover), memory)| RedisConfig {
+            |(
                 topology,
-                nodes: match topology {
+                n,
+                persistence,
+                rdb,
+                restart,
+                lag,
+                failover,
+                cluster,
+                (to_write, max_lag),
+                memory,
+            )| {
+                // Cluster keys are written (and accepted) for clusters only.
+                let (shards, per, timeout) = match topology {
+                    Topology::Cluster => {
+                        (cluster.0, cluster.1 % (MAX_NODES / cluster.0), cluster.2)
+                    }
+                    _ => (3, 1, 15_000),
+                };
+                let nodes = match topology {
                     Topology::Single => 1,
                     Topology::Independent => n,
                     Topology::Sentinel => n.max(2),
-                },
-                persistence,
-                rdb_save_every_ms: rdb,
-                restart_delay_ms: restart,
-                replication_lag_ms: lag,
-                failover_after_ms: failover,
-                maxmemory_bytes: memory.0,
-                maxmemory_policy: memory.1,
-                maxmemory_samples: memory.2,
-                min_replicas_to_write: 0,
-                min_replicas_max_lag_s: 10,
+                    Topology::Cluster => RedisConfig::cluster_nodes(shards, per),
+                };
+                // min-replicas only where masters have replicas, and at
+                // most as many as there are.
+                let replicas = match topology {
+                    Topology::Sentinel => nodes as u32 - 1,
+                    Topology::Cluster => per as u32,
+                    Topology::Single | Topology::Independent => 0,
+                };
+                let replicated = replicas > 0;
+                RedisConfig {
+                    topology,
+                    nodes,
+                    persistence,
+                    rdb_save_every_ms: rdb,
+                    restart_delay_ms: restart,
+                    replication_lag_ms: lag,
+                    failover_after_ms: failover,
+                    min_replicas_to_write: if replicated {
+                        to_write % (replicas + 1)
+                    } else {
+                        0
+                    },
+                    min_replicas_max_lag_s: if replicated { max_lag } else { 10 },
+                    shards,
+                    replicas_per_shard: per,
+                    cluster_node_timeout_ms: timeout,
+                    maxmemory_bytes: memory.0,
+                    maxmemory_policy: memory.1,
+                    maxmemory_samples: memory.2,
+                }
             },
         )
 }
@@ -522,17 +560,31 @@ fn base() -> impl Strategy<Value = Scenario> {
         1..=10_000_000u64,
         prop_oneof![Just(0.8), Just(1.0), 0.001..=1.0f64],
     );
-    (top, lock(), redis(), network(), clients(), nemesis()).prop_map(
+    let keys = prop::collection::btree_set("[a-z{}:]{1,8}", 1..6);
+    (top, lock(), redis(), network(), clients(), nemesis(), keys).prop_map(
         |(
             (name, about, expect, seed, duration_ms, heal_at),
-            lock,
+            mut lock,
             redis,
             network,
             clients,
             mut nemesis,
+            keys,
         )| {
             if redis.maxmemory_bytes == 0 {
                 nemesis.memory_pressure.rate = 0.0;
+            }
+            let cluster = redis.topology == Topology::Cluster;
+            if cluster && lock.algorithm == Algorithm::Redlock {
+                lock.keys = keys.into_iter().collect();
+            }
+            // On a cluster an acquire script's keys must share a slot.
+            let script = lock.script_acquire.is_some()
+                || (lock.fencing && lock.algorithm == Algorithm::SetNxPx);
+            if cluster && script {
+                lock.key = "{t}lock".into();
+                lock.fence_key = "{t}fence".into();
+                lock.keys = lock.keys.iter().map(|k| format!("{{t}}{k}")).collect();
             }
             Scenario {
                 name,

@@ -184,6 +184,8 @@ fn each_violating_story_shows_the_violation_its_row_describes() {
         ("redlock-pause-before-replies-no-recheck", &[L, R]),
         ("redlock-pause-past-validity", &[R]),
         ("redlock-drift-beyond-factor", &[L, R]),
+        ("set-nx-px-cluster-failover-before-replication", &[L, R]),
+        ("set-nx-px-cluster-minority-master", &[L, R]),
     ];
     for (name, want) in table {
         for o in runs(&load(name), SEEDS) {

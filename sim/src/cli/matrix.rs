@@ -353,6 +353,11 @@ Reading it:
   Single-node locks pay in availability while the node is down, never in safety.
 - **Kill vs power loss:** `aof-everysec` survives a process kill (the write is in the page cache before the
   reply) but not a power loss; only `aof-always` survives both.
+- **Cluster failover** is Sentinel's failover column on Redis Cluster: the cluster itself flags a dead master
+  and elects its replica, which knows nothing of the grants it had not received yet (row 53). Persistence
+  does not help: the elected replica never had the write. Redlock over three shards is not three
+  independent masters either: each failover can lose one of its keys, and two losses close enough together
+  let a second client in.
 ";
 
 fn gt_text(c: &MatrixCell) -> String {

@@ -230,7 +230,7 @@ pub enum EventKind {
         to: usize,
         offset: u64,
     },
-    /// Sentinel promoted `node`.
+    /// Sentinel (or, on Redis Cluster, an election) promoted `node`.
     Failover {
         node: usize,
         old_master: usize,
@@ -240,7 +240,9 @@ pub enum EventKind {
         node: usize,
         role: Role,
     },
-    /// Sentinel pointed a client at the master `master`.
+    /// Sentinel pointed a client at the master `master`; on Redis Cluster,
+    /// the client's slot map now sends the slots of (one of) the lock's
+    /// keys to `master` (after a `MOVED` or a `CLUSTER SLOTS` refresh).
     Redirected {
         client: usize,
         master: usize,
@@ -340,6 +342,26 @@ pub enum EventKind {
         node: usize,
         keys: usize,
         used_bytes: u64,
+    },
+    /// Redis Cluster: `node`'s cluster state became ok or fail (a node in
+    /// state fail answers keyed commands with `CLUSTERDOWN`).
+    ClusterState {
+        node: usize,
+        ok: bool,
+    },
+    /// Redis Cluster: `node` flagged `failed` as FAIL (a majority of the
+    /// masters agreed) and told every node it reaches.
+    MarkedFail {
+        node: usize,
+        failed: usize,
+    },
+    /// Redis Cluster: replica `node` asked for votes in `epoch` and got
+    /// `votes` of the `needed` majority.
+    Election {
+        node: usize,
+        epoch: u64,
+        votes: usize,
+        needed: usize,
     },
 }
 

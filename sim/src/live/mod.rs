@@ -85,7 +85,10 @@
 //!
 //! Power loss, partitions and clock faults need control over a machine's
 //! power, its network or its clocks that processes on one host do not
-//! have; the Sentinel topology needs sentinels and replicas. Those
+//! have; the Sentinel topology needs sentinels and replicas, and the
+//! Redis Cluster topology cluster-enabled servers and clients that follow
+//! `MOVED` (the cluster differential test starts a real cluster instead,
+//! `tests/redis_cluster_diff.rs`). Those
 //! scenarios exit 2 with "live mode cannot ...: use the simulator" (see
 //! [`refusal`]).
 
@@ -206,6 +209,13 @@ pub fn refusal(s: &Scenario) -> Option<String> {
     if s.redis.topology == Topology::Sentinel {
         return Some(format!(
             "live mode cannot run topology `sentinel`: it starts no sentinels or replicas; {SIM}"
+        ));
+    }
+    if s.redis.topology == Topology::Cluster {
+        return Some(format!(
+            "live mode cannot run topology `cluster`: it starts plain redis-servers, and its \
+             clients neither follow MOVED nor refresh a slot map; {SIM} (a real cluster is \
+             compared with the model by `cargo test -p locksim --test redis_cluster_diff`)"
         ));
     }
     if !s.nemesis.is_quiet() {
@@ -433,5 +443,12 @@ mod tests {
         s.clients.drift_ppm = Span::new(-100, 100);
         s.redis.topology = Topology::Sentinel;
         assert!(refusal(&s).unwrap().contains("sentinel"));
+        s.redis.topology = Topology::Cluster;
+        let why = refusal(&s).unwrap();
+        assert!(
+            why.starts_with("live mode cannot run topology `cluster`"),
+            "{why}"
+        );
+        assert!(why.contains("use the simulator"), "{why}");
     }
 }

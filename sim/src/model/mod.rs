@@ -1,6 +1,7 @@
 //! The vocabulary every layer shares: nodes and roles, faults and
 //! triggers, the typed scenario (what a file says, with every default
-//! filled in), verdicts, clocks, and the rule of the protected resource.
+//! filled in), verdicts, clocks, the rule of the protected resource, and
+//! Redis Cluster's hash slots.
 
 pub mod clock;
 pub mod custom;
@@ -9,6 +10,7 @@ pub mod memory;
 pub mod node;
 pub mod resource;
 pub mod scenario;
+pub mod slots;
 
 pub use fault::{Fault, FaultSpec, Trigger, When};
 pub use memory::MaxmemoryPolicy;

@@ -66,11 +66,20 @@ pub enum Topology {
     Independent,
     /// `redis-0` is master, the rest are replicas; Sentinel fails over.
     Sentinel,
+    /// Redis Cluster: `shards` masters (`redis-0 .. redis-<shards-1>`),
+    /// each with `replicas_per_shard` replicas after them; the cluster
+    /// detects failures and elects replicas itself.
+    Cluster,
 }
 
 impl Topology {
     /// Every topology, in the order of the scenario format's docs.
-    pub const ALL: [Topology; 3] = [Topology::Single, Topology::Independent, Topology::Sentinel];
+    pub const ALL: [Topology; 4] = [
+        Topology::Single,
+        Topology::Independent,
+        Topology::Sentinel,
+        Topology::Cluster,
+    ];
 
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
@@ -78,6 +87,7 @@ impl Topology {
             Topology::Single => "single",
             Topology::Independent => "independent",
             Topology::Sentinel => "sentinel",
+            Topology::Cluster => "cluster",
         }
     }
 }
@@ -136,16 +146,49 @@ pub struct RedisConfig {
     pub maxmemory_policy: MaxmemoryPolicy,
     /// `maxmemory-samples`: keys sampled per eviction-pool refill.
     pub maxmemory_samples: u32,
+    /// `cluster`: how many masters split the 16384 hash slots.
+    pub shards: usize,
+    /// `cluster`: replicas of each master.
+    pub replicas_per_shard: usize,
+    /// `cluster`: Redis's `cluster-node-timeout`.
+    pub cluster_node_timeout_ms: u64,
 }
 
 impl RedisConfig {
-    /// How many replicas each master has: `nodes - 1` under Sentinel, none
-    /// for `single` and `independent`.
+    /// How many replicas each master has: `nodes - 1` under Sentinel,
+    /// `replicas_per_shard` for each shard master of a cluster, none for
+    /// `single` and `independent`.
     pub fn replicas_per_master(&self) -> usize {
         match self.topology {
             Topology::Single | Topology::Independent => 0,
             Topology::Sentinel => self.nodes.saturating_sub(1),
+            Topology::Cluster => self.replicas_per_shard,
         }
+    }
+
+    /// The node count a cluster of `shards` masters with
+    /// `replicas_per_shard` replicas each has.
+    pub fn cluster_nodes(shards: usize, replicas_per_shard: usize) -> usize {
+        shards * (1 + replicas_per_shard)
+    }
+
+    /// Cluster layout: the shard `redis-<node>` belongs to. Shard s's
+    /// master is `redis-<s>`, its replicas are
+    /// `redis-<shards + s * replicas_per_shard + r>`.
+    pub fn shard_of(&self, node: usize) -> usize {
+        if node < self.shards {
+            node
+        } else {
+            (node - self.shards) / self.replicas_per_shard.max(1)
+        }
+    }
+
+    /// Cluster layout: the nodes of shard `s`, its first master first.
+    pub fn shard_nodes(&self, s: usize) -> Vec<usize> {
+        let first = self.shards + s * self.replicas_per_shard;
+        std::iter::once(s)
+            .chain(first..first + self.replicas_per_shard)
+            .collect()
     }
 }
 
@@ -246,6 +289,16 @@ impl Scenario {
     /// True time (ms) at which every fault is undone.
     pub fn heal_ms(&self) -> u64 {
         (self.duration_ms as f64 * self.heal_at).round() as u64
+    }
+
+    /// The lock's keys: `lock.keys` (Redlock on a cluster: one per
+    /// shard) when set, else `lock.key`.
+    pub fn lock_keys(&self) -> Vec<String> {
+        if self.lock.keys.is_empty() {
+            vec![self.lock.key.clone()]
+        } else {
+            self.lock.keys.clone()
+        }
     }
 
     /// Every node name of the world, in a stable order.

@@ -67,6 +67,10 @@ pub(crate) struct ScriptFlags {
     pub no_writes: bool,
     /// `flags=allow-oom`.
     pub allow_oom: bool,
+    /// `flags=allow-cross-slot-keys`.
+    pub allow_cross_slot: bool,
+    /// `flags=no-cluster`.
+    pub no_cluster: bool,
 }
 
 /// How one script runs.
@@ -83,6 +87,7 @@ pub(crate) struct RunParams {
     pub oom: bool,
     /// `flags=allow-oom` (shebang scripts only).
     pub allow_oom: bool,
+    pub cluster: Option<super::cluster::ScriptCluster>,
 }
 
 struct Script {
@@ -292,6 +297,7 @@ impl LuaEngine {
             env.too_few_replicas = p.too_few_replicas;
             env.oom = p.oom;
             env.allow_oom = p.allow_oom;
+            env.cluster = p.cluster;
             env.write_dirty = false;
             env.propagate = true;
             env.steps = 0;
@@ -361,6 +367,7 @@ mod tests {
             too_few_replicas: false,
             oom: false,
             allow_oom: false,
+            cluster: None,
         };
         e.run(&sha, &[], &[], &mut Keyspace::default(), p, &mut Vec::new())
     }

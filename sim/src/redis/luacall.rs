@@ -9,6 +9,8 @@
 //! While a script runs, the node's keyspace lives in a [`ScriptEnv`] owned
 //! by the engine; its address is kept in the Lua registry.
 
+use super::cluster;
+use super::cluster::ScriptCluster;
 use super::commands::{
     self, Lookup, DENYOOM, MAY_REPLICATE, NOREPLICAS_ERR, NOSCRIPT, READONLY_ERR, WRITE,
 };
@@ -46,6 +48,8 @@ pub(crate) struct ScriptEnv {
     /// Hook periods used by the running script.
     pub steps: u64,
     pub killed: bool,
+    /// On a Redis Cluster node (client scripts only).
+    pub cluster: Option<ScriptCluster>,
 }
 
 impl Default for ScriptEnv {
@@ -65,6 +69,7 @@ impl Default for ScriptEnv {
             rand: 0x1234_ABCD_330E,
             steps: 0,
             killed: false,
+            cluster: None,
         }
     }
 }
@@ -251,6 +256,10 @@ pub(crate) fn script_call(env: &mut ScriptEnv, argv: &[Vec<u8>]) -> Result<Reply
     }
     if spec.flags & WRITE != 0 {
         env.write_dirty = true;
+    }
+    if let Some(c) = &mut env.cluster {
+        cluster::script_check(&c.gate, argv, c.allow_cross_slot, &mut c.slot)
+            .map_err(str::to_string)?;
     }
     env.ks.note_command(spec.name);
     let mut ctx = Ctx {

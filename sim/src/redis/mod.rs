@@ -14,6 +14,7 @@
 mod args;
 mod bytecode;
 mod cli;
+pub mod cluster;
 mod commands;
 mod dict;
 pub mod disk;

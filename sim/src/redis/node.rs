@@ -2,6 +2,7 @@
 //! machine. The caller supplies the node's wall time for every step; the
 //! node never reads a clock and never iterates a hash map.
 
+use super::cluster::{self, ClusterGate};
 use super::commands::{
     self, arity_error, arity_ok, Cmd, Lookup, Spec, DENYOOM, NOREPLICAS_ERR, READONLY_ERR, WRITE,
 };
@@ -9,6 +10,7 @@ use super::evict::{self, EvictionPool, MemoryConfig, OOM_ERR};
 use super::keyspace::{Ctx, Entry, ExpiryMode, Keyspace, Value};
 use super::lua::LuaEngine;
 use locksim_models::protocol::{Argv, Reply};
+use std::sync::Arc;
 
 pub use crate::model::Role;
 
@@ -40,6 +42,9 @@ pub struct RedisNode {
     pool: EvictionPool,
     /// `server.pre_command_oom_state`, for scripts.
     pub(super) pre_command_oom: bool,
+    /// A Redis Cluster node: what it knows of the cluster (see
+    /// [`super::cluster`]). `None`: cluster support disabled.
+    pub(super) cluster: Option<Arc<ClusterGate>>,
 }
 
 /// Wraps a command's propagated operations the way Redis 7.0 does.
@@ -70,6 +75,17 @@ impl RedisNode {
     /// first write). The server that counts the replicas sets it.
     pub fn set_too_few_replicas(&mut self, yes: bool) {
         self.too_few_replicas = yes;
+    }
+
+    /// Makes this a Redis Cluster node with this view of the cluster (or
+    /// a plain node with `None`).
+    pub fn set_cluster(&mut self, gate: Option<Arc<ClusterGate>>) {
+        self.cluster = gate;
+    }
+
+    /// The view of the cluster this node answers by, if it is a cluster node.
+    pub fn cluster(&self) -> Option<&Arc<ClusterGate>> {
+        self.cluster.as_ref()
     }
 
     /// Runs one client command at node wall time `now_ms` (Unix ms). Time
@@ -261,6 +277,13 @@ impl RedisNode {
         also: &mut Vec<Argv>,
         evicted: &mut Vec<Vec<u8>>,
     ) -> Reply {
+        let gate = if apply { None } else { self.cluster.clone() };
+        if let Some(reply) = gate
+            .as_deref()
+            .and_then(|g| cluster::cluster_command(g, argv))
+        {
+            return reply;
+        }
         let spec = match commands::lookup(argv) {
             Lookup::Found(spec) => spec,
             Lookup::Unknown => return commands::unknown_command_error(argv),
@@ -268,6 +291,9 @@ impl RedisNode {
         };
         if !arity_ok(spec, argv.len()) {
             return arity_error(spec);
+        }
+        if let Some(reply) = gate.as_deref().and_then(|g| cluster::route(g, argv)) {
+            return reply;
         }
         let replica = self.role == Role::Replica;
         // processCommand's maxmemory step: a replica ignores maxmemory,

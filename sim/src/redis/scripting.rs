@@ -6,6 +6,7 @@
 //! [`RedisNode::execute`] when there is more than one.
 
 use super::cli::split_args;
+use super::cluster::{command_slot, KeySlot, ScriptCluster, NO_CLUSTER_ERR};
 use super::commands::{error_line, int_arg, Cmd, NOSCRIPT_ERR};
 use super::keyspace::{ExpiryMode, Keyspace};
 use super::lua::{LuaEngine, RunParams, ScriptFlags};
@@ -64,8 +65,11 @@ pub(crate) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> 
                     flag,
                 ));
             }
-            if flag == b"no-writes" {
-                flags.no_writes = true;
+            match flag {
+                b"no-writes" => flags.no_writes = true,
+                b"allow-cross-slot-keys" => flags.allow_cross_slot = true,
+                b"no-cluster" => flags.no_cluster = true,
+                _ => {}
             }
             if flag == b"allow-oom" {
                 flags.allow_oom = true;
@@ -177,6 +181,23 @@ impl RedisNode {
                 Err(e) => return e,
             },
         };
+        let cluster = match &self.cluster {
+            Some(gate) if mode != ExpiryMode::Loading => {
+                if !flags.compat && flags.no_cluster {
+                    return Reply::error(NO_CLUSTER_ERR);
+                }
+                Some(ScriptCluster {
+                    gate: gate.clone(),
+                    allow_cross_slot: flags.compat || flags.allow_cross_slot,
+                    slot: match command_slot(argv) {
+                        KeySlot::Slot(s) => Some(s),
+                        _ => None,
+                    },
+                })
+            }
+            _ => None,
+        };
+        let engine = self.lua.get_or_insert_with(|| Box::new(LuaEngine::new()));
         let params = RunParams {
             now,
             mode,
@@ -185,6 +206,7 @@ impl RedisNode {
             too_few_replicas: self.too_few_replicas && !replica && mode != ExpiryMode::Loading,
             oom: self.pre_command_oom,
             allow_oom: !flags.compat && flags.allow_oom,
+            cluster,
         };
         let (keys, args) = argv[3..].split_at(numkeys);
         engine.run(&sha, keys, args, &mut self.ks, params, also)

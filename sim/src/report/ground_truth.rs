@@ -13,8 +13,8 @@ pub struct Row {
     pub source: &'static str,
 }
 
-/// The rows this build reproduces, in order: 1-33, then the production
-/// Redis rows as they land.
+/// The rows this build reproduces, in order: 1-48, then the production
+/// Redis and Redis Cluster rows as they land.
 pub const ROWS: &[Row] = &[
     Row {
         n: 1,
@@ -381,6 +381,20 @@ pub const ROWS: &[Row] = &[
         source: "Redis replication docs; Jepsen Redis 2013",
     },
     Row {
+        n: 53,
+        algorithm: "set-nx-px on Redis Cluster",
+        faults: "shard master dies before replicating, replica elected",
+        expected: "L (row 15 on Cluster)",
+        source: "Redis Cluster spec",
+    },
+    Row {
+        n: 54,
+        algorithm: "set-nx-px on Redis Cluster",
+        faults: "a partition isolates a shard master with A",
+        expected: "A keeps the lock on the minority master until `cluster_node_timeout_ms`, then writes are refused there; the majority elects a replica and B gets the lock: L during the overlap",
+        source: "Redis Cluster spec",
+    },
+    Row {
         n: 55,
         algorithm: "set-nx-px, `client_retries = 1`",
         faults: "the reply to `SET NX` is lost, the client re-sends",
@@ -442,5 +456,6 @@ mod tests {
         assert_eq!(ns[..48], (1..=48).collect::<Vec<_>>()[..]);
         assert!(ns.windows(2).all(|w| w[0] < w[1]), "in order, once each");
         assert!(ns.contains(&49) && ns.contains(&51));
+        assert!(ns.contains(&53) && ns.contains(&54));
     }
 }

@@ -213,9 +213,21 @@ fn write_parameters(md: &mut String, s: &Scenario) {
             r.maxmemory_samples
         ),
     };
+    let layout = if r.topology == crate::model::Topology::Cluster {
+        format!(
+            " ({} shards x (master + {} replicas), node timeout {} ms, replication lag {}-{} ms)",
+            r.shards,
+            r.replicas_per_shard,
+            r.cluster_node_timeout_ms,
+            r.replication_lag_ms.lo,
+            r.replication_lag_ms.hi
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         md,
-        "| redis | {}, {} node(s), persistence `{}`, restart delay {} ms{memory} |",
+        "| redis | {}, {} node(s){layout}, persistence `{}`, restart delay {} ms{memory} |",
         r.topology.name(),
         r.nodes,
         r.persistence.name(),

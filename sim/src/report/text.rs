@@ -55,7 +55,7 @@
 
 use crate::history::{fmt_true, CallEnd, DiskOp, Event, EventKind, KeyCause, LoadSource};
 use crate::model::WriteOutcome;
-use crate::model::{Fault, Scenario};
+use crate::model::{Fault, Scenario, Topology};
 use crate::report::describe;
 use crate::world::run::Outcome;
 use locksim_models::{Deadline, ReleaseOutcome};
@@ -399,9 +399,34 @@ pub fn line(scenario: &Scenario, outcome: &Outcome, scripts: &describe::Scripts,
             'r',
             format!("full resync from redis-{master}: {keys} key(s) at offset {offset}"),
         ),
+        EventKind::Redirected { master, .. } if scenario.redis.topology == Topology::Cluster => (
+            'F',
+            format!("slot map: the lock's slot goes to redis-{master}"),
+        ),
         EventKind::Redirected { master, .. } => {
             ('F', format!("sentinel: master is redis-{master}"))
         }
+        EventKind::ClusterState { ok, .. } => (
+            'F',
+            if *ok {
+                "cluster state ok".into()
+            } else {
+                "cluster state FAIL: keyed commands get CLUSTERDOWN".into()
+            },
+        ),
+        EventKind::MarkedFail { failed, .. } => (
+            'F',
+            format!("marks redis-{failed} FAIL (a majority of masters agree)"),
+        ),
+        EventKind::Election {
+            epoch,
+            votes,
+            needed,
+            ..
+        } => (
+            'F',
+            format!("election for epoch {epoch}: {votes} of {needed} needed votes"),
+        ),
         EventKind::FaultSkipped { fault, reason, .. } => (
             '-',
             format!(

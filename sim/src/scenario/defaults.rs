@@ -19,12 +19,20 @@ pub fn topology(algorithm: Algorithm) -> Topology {
     }
 }
 
-/// 1 for single, 5 for independent, 3 for sentinel.
+/// Redis Cluster: 3 shards (the fewest `redis-cli --cluster create`
+/// accepts), each master with one replica, `cluster-node-timeout` 15 s.
+pub const SHARDS: usize = 3;
+pub const REPLICAS_PER_SHARD: usize = 1;
+pub const CLUSTER_NODE_TIMEOUT_MS: u64 = 15_000;
+
+/// 1 for single, 5 for independent, 3 for sentinel, 6 for cluster
+/// (3 shards x (master + 1 replica)).
 pub fn nodes(topology: Topology) -> usize {
     match topology {
         Topology::Single => 1,
         Topology::Independent => 5,
         Topology::Sentinel => 3,
+        Topology::Cluster => RedisConfig::cluster_nodes(SHARDS, REPLICAS_PER_SHARD),
     }
 }
 
@@ -43,6 +51,9 @@ pub fn redis(topology: Topology) -> RedisConfig {
         maxmemory_bytes: 0,
         maxmemory_policy: MaxmemoryPolicy::NoEviction,
         maxmemory_samples: MAXMEMORY_SAMPLES,
+        shards: SHARDS,
+        replicas_per_shard: REPLICAS_PER_SHARD,
+        cluster_node_timeout_ms: CLUSTER_NODE_TIMEOUT_MS,
     }
 }
 

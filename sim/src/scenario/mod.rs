@@ -42,6 +42,7 @@ pub mod error;
 mod faults;
 mod memory;
 mod parse;
+mod redis_section;
 mod schema;
 mod tree;
 mod values;

@@ -10,10 +10,11 @@ use super::defaults;
 use super::error::{Loc, ScenarioError};
 use super::faults::parse_faults;
 use super::memory;
+use super::redis_section;
 use super::schema::{
-    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, MAX_NODES,
-    NEMESIS_KEYS, NETWORK_KEYS, ON_EXTEND_FAIL, ON_UNSYNCED, RATE_KEYS, REDIS_KEYS, RELEASES,
-    RENEW_ON_ERROR, SYNC_REPLICAS, TIMINGS, TOP_KEYS,
+    named, CLIENTS_KEYS, LOCK_KEYS, MAX_CLIENTS, MAX_CLIENT_RETRIES, MAX_MS, NEMESIS_KEYS,
+    NETWORK_KEYS, ON_EXTEND_FAIL, ON_UNSYNCED, RATE_KEYS, REDIS_KEYS, RELEASES, RENEW_ON_ERROR,
+    SYNC_REPLICAS, TIMINGS, TOP_KEYS,
 };
 use super::tree::{parse_tree, Entry, Node, Value};
 use super::values::{
@@ -181,7 +182,7 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
         }
     };
 
-    let (lock, custom_lock) = match top.get("lock") {
+    let lock_sect = match top.get("lock") {
         None => {
             return Err(cx.err(
                 &None,
@@ -189,13 +190,9 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
                 "add a [lock] section with algorithm = \"set-nx-px\" (or setnx, setnx-expire, setnx-getset, watchdog, redlock)",
             ))
         }
-        Some(e) => {
-            let sect = section(cx, "lock", &e.key_loc, &e.node, LOCK_KEYS)?;
-            let lock = lock(cx, &sect)?;
-            let custom = custom_lock(cx, &sect, &lock)?;
-            (lock, custom)
-        }
+        Some(e) => section(cx, "lock", &e.key_loc, &e.node, LOCK_KEYS)?,
     };
+    let mut lock = lock(cx, &lock_sect)?;
     let empty = Node {
         loc: None,
         value: Value::Table(Vec::new()),
@@ -206,7 +203,9 @@ fn scenario(cx: &Cx, top: &Sect) -> Result<Scenario, ScenarioError> {
             None => section(cx, key, &None, &empty, keys),
         }
     };
-    let redis = redis(cx, &sub("redis", REDIS_KEYS)?, lock.algorithm)?;
+    let redis = redis_section::redis(cx, &sub("redis", REDIS_KEYS)?, lock.algorithm)?;
+    redis_section::cluster_keys(cx, &lock_sect, &mut lock, &redis)?;
+    let custom_lock = custom_lock(cx, &lock_sect, &lock)?;
     let network = network(cx, &sub("network", NETWORK_KEYS)?)?;
     let clients = clients(cx, &sub("clients", CLIENTS_KEYS)?)?;
     let nemesis_sect = sub("nemesis", NEMESIS_KEYS)?;
@@ -387,6 +386,7 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             }
             "stale_renewal_entry" => c.stale_renewal_entry = boolean(cx, s, e)?,
             "custom" => {} // read by `custom_lock`, once the table is known
+            "keys" => c.keys = redis_section::lock_keys(cx, e, algorithm)?,
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),
         }
     }
@@ -457,107 +457,6 @@ fn library(cx: &Cx, s: &Sect, e: &Entry) -> Result<LockConfig, ScenarioError> {
     locksim_models::library::resolve(spec)
         .map(|r| r.config)
         .map_err(|err| cx.err(&loc_of(e), err.message, err.hint))
-}
-
-fn redis(cx: &Cx, s: &Sect, algorithm: Algorithm) -> Result<RedisConfig, ScenarioError> {
-    let topology = match s.get("topology") {
-        None => defaults::topology(algorithm),
-        Some(e) => choice(cx, s, e, "topology", &named(Topology::ALL, Topology::name))?,
-    };
-    let mut r = defaults::redis(topology);
-    for e in s.entries {
-        match e.key.as_str() {
-            "topology" => {}
-            "nodes" => {
-                let n = uint(cx, s, e, 1, MAX_NODES as u64)? as usize;
-                let bad = match topology {
-                    Topology::Single if n != 1 => {
-                        Some("a single topology has exactly one node (nodes = 1)")
-                    }
-                    Topology::Sentinel if n < 2 => Some(
-                        "a sentinel topology needs a master and at least one replica (nodes >= 2)",
-                    ),
-                    _ => None,
-                };
-                if let Some(why) = bad {
-                    let how = if s.get("topology").is_none() {
-                        format!(" (the default for {})", algorithm.name())
-                    } else {
-                        String::new()
-                    };
-                    let t = topology.name();
-                    return Err(cx.err(
-                        &loc_of(e),
-                        format!("`redis.nodes` = {n} is impossible with topology = \"{t}\"{how}"),
-                        format!(
-                            "{why}; use topology = \"independent\" for several unrelated masters"
-                        ),
-                    ));
-                }
-                r.nodes = n;
-            }
-            "persistence" => {
-                r.persistence = choice(
-                    cx,
-                    s,
-                    e,
-                    "persistence mode",
-                    &named(Persistence::ALL, Persistence::name),
-                )?
-            }
-            "rdb_save_every_ms" => r.rdb_save_every_ms = uint(cx, s, e, 1, MAX_MS)?,
-            "restart_delay_ms" => r.restart_delay_ms = uint(cx, s, e, 0, MAX_MS)?,
-            "replication_lag_ms" => r.replication_lag_ms = range_u64(cx, s, e)?,
-            "failover_after_ms" => r.failover_after_ms = uint(cx, s, e, 0, MAX_MS)?,
-            "min_replicas_to_write" => {
-                r.min_replicas_to_write = uint(cx, s, e, 0, MAX_NODES as u64)? as u32
-            }
-            "min_replicas_max_lag_s" => {
-                r.min_replicas_max_lag_s = uint(cx, s, e, 0, MAX_MS / 1000)?
-            }
-            _ if memory::redis_key(cx, s, e, &mut r)? => {}
-            _ => return Err(unknown_key(cx, s, e, REDIS_KEYS)),
-        }
-    }
-    min_replicas(cx, s, &r)?;
-    memory::check_redis(cx, s, &r)?;
-    Ok(r)
-}
-
-/// `min_replicas_*` need a master with replicas, and no more replicas
-/// than there are.
-fn min_replicas(cx: &Cx, s: &Sect, r: &RedisConfig) -> Result<(), ScenarioError> {
-    let replicas = r.replicas_per_master();
-    let t = r.topology.name();
-    let defaults = defaults::redis(r.topology);
-    for (key, set) in [
-        (
-            "min_replicas_to_write",
-            r.min_replicas_to_write != defaults.min_replicas_to_write,
-        ),
-        (
-            "min_replicas_max_lag_s",
-            r.min_replicas_max_lag_s != defaults.min_replicas_max_lag_s,
-        ),
-    ] {
-        if let (true, 0, Some(e)) = (set, replicas, s.get(key)) {
-            return Err(cx.err(
-                &loc_of(e),
-                format!("`redis.{key}` has no effect with topology = \"{t}\": its masters have no replicas"),
-                "min-replicas is a master's check of its replicas' acknowledgements: use topology = \"sentinel\", or leave the key out",
-            ));
-        }
-    }
-    let want = r.min_replicas_to_write as usize;
-    if want > replicas && replicas > 0 {
-        let e = s.get("min_replicas_to_write").expect("non-zero means set");
-        return Err(cx.err(
-            &loc_of(e),
-            format!("`redis.min_replicas_to_write` = {want} but a master has only {replicas} replica(s) (nodes = {})", r.nodes),
-            format!("every write would be refused with NOREPLICAS: use at most {replicas}, or add nodes"),
-        ));
-    }
-    Ok(())
 }
 
 fn network(cx: &Cx, s: &Sect) -> Result<NetworkConfig, ScenarioError> {

@@ -85,6 +85,7 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "client_retries",
     "stale_renewal_entry",
     "custom",
+    "keys",
 ];
 /// The keys of `[redis]`.
 pub(crate) const REDIS_KEYS: &[&str] = &[
@@ -100,6 +101,9 @@ pub(crate) const REDIS_KEYS: &[&str] = &[
     "maxmemory_bytes",
     "maxmemory_policy",
     "maxmemory_samples",
+    "shards",
+    "replicas_per_shard",
+    "cluster_node_timeout_ms",
 ];
 /// The keys of `[network]`.
 pub(crate) const NETWORK_KEYS: &[&str] = &["latency_ms", "loss"];

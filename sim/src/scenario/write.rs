@@ -3,7 +3,10 @@
 //! output gives back an identical scenario (`tests/scenario_roundtrip.rs`).
 //!
 //! Optional values that are absent (`script_*`, a kill's or partition's
-//! `for_ms`) are left out: absence is their meaning.
+//! `for_ms`) are left out: absence is their meaning. The cluster keys
+//! (`shards`, `replicas_per_shard`, `cluster_node_timeout_ms`, and
+//! Redlock's `keys`) are written only for `topology = "cluster"`, the
+//! only topology that accepts them.
 
 use super::schema::{
     ON_EXTEND_FAIL, ON_UNSYNCED, RELEASES, RENEW_ON_ERROR, SYNC_REPLICAS, TIMINGS,
@@ -74,6 +77,19 @@ impl Scenario {
             "maxmemory_samples",
             &r.maxmemory_samples.to_string(),
         );
+        if r.topology == Topology::Cluster {
+            kv(&mut w, "shards", &r.shards.to_string());
+            kv(
+                &mut w,
+                "replicas_per_shard",
+                &r.replicas_per_shard.to_string(),
+            );
+            kv(
+                &mut w,
+                "cluster_node_timeout_ms",
+                &r.cluster_node_timeout_ms.to_string(),
+            );
+        }
 
         w.push_str("\n[network]\n");
         kv(&mut w, "latency_ms", &span(s.network.latency_ms));
@@ -176,6 +192,10 @@ fn lock(w: &mut String, l: &LockConfig) {
         if let Some(src) = source {
             kv(w, key, &script(src));
         }
+    }
+    if !l.keys.is_empty() {
+        let keys: Vec<String> = l.keys.iter().map(|k| string(k)).collect();
+        kv(w, "keys", &format!("[{}]", keys.join(", ")));
     }
 }
 

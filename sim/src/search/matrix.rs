@@ -14,7 +14,8 @@
 //! fault healed at 20 s (so a client that cannot finish in the second half
 //! is stuck, not slow). [`FaultClass::apply`] says what each class adds.
 
-use crate::model::{Persistence, Scenario, Span, Topology, Verdict};
+use crate::model::slots::redlock_keys;
+use crate::model::{Persistence, RedisConfig, Scenario, Span, Topology, Verdict};
 use crate::world::nemesis::rate_span;
 use crate::world::run::run;
 
@@ -39,13 +40,16 @@ pub enum FaultClass {
     /// the delayed-restart mitigation.
     DelayedRestart,
     Failover,
+    /// The failover column on Redis Cluster: the cluster's own failure
+    /// detection and election instead of Sentinel's.
+    ClusterFailover,
     Partition,
     /// Memory pressure under `maxmemory` with `volatile-lru`.
     Eviction,
 }
 
 impl FaultClass {
-    pub const ALL: [FaultClass; 10] = [
+    pub const ALL: [FaultClass; 11] = [
         FaultClass::None,
         FaultClass::Pause,
         FaultClass::ClockJump,
@@ -54,6 +58,7 @@ impl FaultClass {
         FaultClass::PowerLoss,
         FaultClass::DelayedRestart,
         FaultClass::Failover,
+        FaultClass::ClusterFailover,
         FaultClass::Partition,
         FaultClass::Eviction,
     ];
@@ -70,6 +75,7 @@ impl FaultClass {
             FaultClass::Failover => "failover",
             FaultClass::Partition => "partition",
             FaultClass::Eviction => "eviction",
+            FaultClass::ClusterFailover => "cluster failover",
         }
     }
 
@@ -86,19 +92,24 @@ impl FaultClass {
             FaultClass::Failover => "sentinel topology (master + 2 replicas lagging 10-500 ms, failover after 300 ms down, while a holder may still work): kills of a random Redis node, 0.25/s, down 3 s",
             FaultClass::Partition => "random two-way partitions of all nodes, 0.25/s, 100 ms-5 s",
             FaultClass::Eviction => "memory pressure on a random Redis node with `maxmemory` 2 MiB and `maxmemory-policy volatile-lru` (ElastiCache's default): filler keys without a TTL, 0.25/s, 0.5-2x the room under the limit, each gone after 100 ms-2 s",
+            FaultClass::ClusterFailover => "Redis Cluster topology (3 shards, each master with 1 replica lagging 10-500 ms, cluster_node_timeout_ms = 250: a replica is elected 0.75-1.5 s after its master dies; critical sections of 50-90% of the TTL, 4 cycles, so a holder may still work; Redlock locks one key per shard): kills of a random Redis node, 0.25/s, down 3 s",
         }
     }
 
     /// The persistence modes the class is crossed with.
     pub fn persistences(self) -> &'static [Persistence] {
         match self {
-            FaultClass::Kill | FaultClass::PowerLoss | FaultClass::Failover => &Persistence::ALL,
+            FaultClass::Kill
+            | FaultClass::PowerLoss
+            | FaultClass::Failover
+            | FaultClass::ClusterFailover => &Persistence::ALL,
             _ => &[Persistence::None],
         }
     }
 
     /// Whether the class means anything for `alg` (failover needs a
-    /// replicated topology; Redlock runs on independent masters).
+    /// replicated topology; Redlock runs on independent masters, or on a
+    /// cluster's shards).
     pub fn applies_to(self, alg: Algorithm) -> bool {
         !(self == FaultClass::Failover && alg == Algorithm::Redlock)
     }
@@ -145,6 +156,25 @@ impl FaultClass {
                     bytes: Span::new(room / 2, 2 * room),
                     ms: Some(Span::new(100, 2_000)),
                 };
+            }
+            FaultClass::ClusterFailover => {
+                let r = &mut s.redis;
+                r.topology = Topology::Cluster;
+                r.shards = 3;
+                r.replicas_per_shard = 1;
+                r.nodes = RedisConfig::cluster_nodes(3, 1);
+                r.cluster_node_timeout_ms = 250;
+                r.restart_delay_ms = 3_000;
+                r.replication_lag_ms = Span::new(10, 500);
+                s.nemesis.kill = 0.25;
+                // The election alone takes 0.5-1 s: critical sections
+                // long enough to still run when it ends.
+                let ttl = s.lock.ttl_ms;
+                s.clients.work_ms = Span::new(ttl / 2, ttl * 9 / 10);
+                s.clients.cycles = 4;
+                if alg == Algorithm::Redlock {
+                    s.lock.keys = redlock_keys(&s.lock.key, 3);
+                }
             }
         }
     }
@@ -194,12 +224,13 @@ impl CellSpec {
             return Some(why);
         }
         let probe = match self.class {
-            FaultClass::Kill | FaultClass::DelayedRestart | FaultClass::Failover => {
-                Some(crate::model::Fault::Kill {
-                    node: crate::model::NodeRef::Redis(0),
-                    for_ms: None,
-                })
-            }
+            FaultClass::Kill
+            | FaultClass::DelayedRestart
+            | FaultClass::Failover
+            | FaultClass::ClusterFailover => Some(crate::model::Fault::Kill {
+                node: crate::model::NodeRef::Redis(0),
+                for_ms: None,
+            }),
             FaultClass::PowerLoss => Some(crate::model::Fault::PowerLoss {
                 node: crate::model::NodeRef::Redis(0),
                 for_ms: None,
@@ -281,6 +312,7 @@ pub fn ground_truth(cell: CellSpec) -> Option<(&'static [u32], Expect)> {
         (SetNxPx, F::PowerLoss, P::AofEverysec) => (&[19], Expect::L),
         (SetNxPx, F::Kill | F::PowerLoss, P::AofAlways) => (&[20], Expect::Safe),
         (SetNxPx, F::Failover, _) => (&[15], Expect::L),
+        (SetNxPx, F::ClusterFailover, _) => (&[53], Expect::L),
         (Watchdog, F::Pause, _) => (&[22], Expect::L),
         (Watchdog, F::Partition, _) => (&[23], Expect::L),
         (Watchdog, F::Failover, _) => (&[24], Expect::L),

@@ -12,12 +12,14 @@ use crate::history::{CallEnd, EventKind};
 use crate::model::ResourceOp;
 use crate::model::WriteOutcome;
 use crate::model::{NodeRef, Scenario, Topology};
+use crate::redis::cluster::{parse_moved, parse_slots_reply};
 use crate::world::core::World;
-use crate::world::net::{addr_of, call, Body, Request, Response};
+use crate::world::net::{addr_of, call, redis_at, Body, Request, Response};
+use crate::world::slotmap::SlotMap;
 use locksim_models::dynlock::BoxLock;
 use locksim_models::{
-    AcquireError, AnyLock, Argv, CallError, Deadline, Env, Grant, Lease, LocalTask, LockAlgorithm,
-    Note, ReleaseOutcome, Reply, TaskHandle,
+    argv, AcquireError, AnyLock, Argv, CallError, Deadline, Env, Grant, Lease, LocalTask,
+    LockAlgorithm, Note, ReleaseOutcome, Reply, TaskHandle,
 };
 use madsim::net::Endpoint;
 use std::cell::RefCell;
@@ -37,7 +39,13 @@ pub struct SimEnv {
     /// Raised by [`Note::Aborted`] (the lease could not be extended);
     /// lowered at each acquire.
     aborted: Rc<std::cell::Cell<bool>>,
+    /// Redis Cluster: the client's slot map.
+    slots: Option<Rc<RefCell<SlotMap>>>,
 }
+
+/// How many `MOVED` redirects one command follows (redis-py's
+/// `RedisClusterRequestTTL`).
+const MAX_REDIRECTS: usize = 16;
 
 /// A background task of a simulated client.
 pub struct SimTask(madsim::task::JoinHandle<()>);
@@ -61,6 +69,7 @@ impl SimEnv {
             Topology::Independent => node,
             Topology::Single => self.world.topo(|t| t.master),
             Topology::Sentinel => self.world.topo(|t| t.client_master[self.client]),
+            Topology::Cluster => unreachable!("cluster clients route by slot"),
         }
     }
 
@@ -71,6 +80,141 @@ impl SimEnv {
             .iter()
             .map(|&e| last.get(e).copied().unwrap_or(e))
             .collect()
+    }
+
+    /// Sends `argv` to `redis-<node_idx>` and waits up to `timeout` of
+    /// true time, recording the call.
+    async fn send(
+        &self,
+        node_idx: usize,
+        argv: Argv,
+        timeout: std::time::Duration,
+        grant: Option<Grant>,
+    ) -> Result<Reply, CallError> {
+        let id = self.world.next_id();
+        self.world.record(
+            Some(self.me()),
+            EventKind::CallInvoke {
+                client: self.client,
+                node: node_idx,
+                id,
+                cmd: argv.clone(),
+            },
+        );
+        let req = Request {
+            id,
+            client: self.client,
+            body: Body::Redis { argv, grant },
+        };
+        let got = call(&self.ep, addr_of(NodeRef::Redis(node_idx)), req, timeout).await;
+        let (end, result) = match got {
+            Some(Response::Redis(r)) => (CallEnd::Ok { reply: r.clone() }, Ok(r)),
+            _ => (CallEnd::Timeout, Err(CallError::Timeout)),
+        };
+        self.world.record(
+            Some(self.me()),
+            EventKind::CallDone {
+                client: self.client,
+                node: node_idx,
+                id,
+                end,
+            },
+        );
+        result
+    }
+
+    /// A command on Redis Cluster (see [`crate::world::slotmap`]): refresh
+    /// a stale slot map, send to the node of the command's slot, follow
+    /// `MOVED` within the call's timeout.
+    async fn cluster_request(
+        &self,
+        map: &RefCell<SlotMap>,
+        endpoint: usize,
+        argv: Argv,
+        timeout_ms: u64,
+        grant: Option<Grant>,
+    ) -> Result<Reply, CallError> {
+        if map.borrow().stale {
+            self.refresh_slots(map, timeout_ms).await;
+        }
+        let deadline_ms = self.mono_ms() + timeout_ms;
+        let mut target = map.borrow().node_for(&argv);
+        let mut hops = 0;
+        loop {
+            map.borrow_mut().last = target;
+            if let Some(slot) = self.last_target.borrow_mut().get_mut(endpoint) {
+                *slot = target;
+            }
+            let left_ms = deadline_ms.saturating_sub(self.mono_ms()).max(1);
+            let timeout = self.world.true_duration(self.me(), left_ms);
+            let reply = match self.send(target, argv.clone(), timeout, grant).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let mut m = map.borrow_mut();
+                    m.stale = true;
+                    m.failed = Some(target);
+                    return Err(e);
+                }
+            };
+            let Reply::Error(text) = &reply else {
+                return Ok(reply);
+            };
+            if text.starts_with("CLUSTERDOWN") {
+                map.borrow_mut().stale = true;
+                return Ok(reply);
+            }
+            let moved = parse_moved(text).and_then(|(slot, addr)| Some((slot, redis_at(addr)?)));
+            let Some((slot, to)) = moved else {
+                return Ok(reply);
+            };
+            hops += 1;
+            if hops >= MAX_REDIRECTS {
+                return Ok(reply);
+            }
+            if map.borrow_mut().moved(slot, to) {
+                self.world.record(
+                    Some(self.me()),
+                    EventKind::Redirected {
+                        client: self.client,
+                        master: to,
+                    },
+                );
+            }
+            target = to;
+        }
+    }
+
+    /// Asks the nodes for `CLUSTER SLOTS` until one answers, and takes its
+    /// answer as the slot map.
+    async fn refresh_slots(&self, map: &RefCell<SlotMap>, timeout_ms: u64) {
+        let order = map.borrow().refresh_order();
+        for n in order {
+            let timeout = self.world.true_duration(self.me(), timeout_ms);
+            let Ok(reply) = self
+                .send(n, argv(["CLUSTER", "SLOTS"]), timeout, None)
+                .await
+            else {
+                continue;
+            };
+            let Some(entries) = parse_slots_reply(&reply) else {
+                continue;
+            };
+            let entries: Vec<(u16, u16, usize)> = entries
+                .into_iter()
+                .filter_map(|(a, b, addr)| Some((a, b, redis_at(&addr)?)))
+                .collect();
+            let changed = map.borrow_mut().load(&entries);
+            for master in changed {
+                self.world.record(
+                    Some(self.me()),
+                    EventKind::Redirected {
+                        client: self.client,
+                        master,
+                    },
+                );
+            }
+            return;
+        }
     }
 
     /// A resource operation; `None` if it got no answer in time.
@@ -97,7 +241,12 @@ impl Env for SimEnv {
     type Task = SimTask;
 
     fn replicas(&self, node: usize) -> usize {
-        let master = self.redis_target(node);
+        let master = match self.slots {
+            // The shard master the endpoint's last command went to (a
+            // `WAIT` follows the write it waits for to that node).
+            Some(_) => self.physical(&[node])[0],
+            None => self.redis_target(node),
+        };
         self.world.topo(|t| {
             t.conf
                 .iter()
@@ -111,9 +260,11 @@ impl Env for SimEnv {
     }
 
     fn nodes(&self) -> usize {
-        match self.world.scenario().redis.topology {
-            Topology::Independent => self.world.scenario().redis.nodes,
-            Topology::Single | Topology::Sentinel => 1,
+        let s = self.world.scenario();
+        match s.redis.topology {
+            Topology::Independent => s.redis.nodes,
+            Topology::Cluster if !s.lock.keys.is_empty() => s.lock.keys.len(),
+            Topology::Single | Topology::Sentinel | Topology::Cluster => 1,
         }
     }
 
@@ -128,41 +279,17 @@ impl Env for SimEnv {
         timeout_ms: u64,
         grant: Option<Grant>,
     ) -> Result<Reply, CallError> {
+        if let Some(map) = &self.slots {
+            return self
+                .cluster_request(map, node, argv, timeout_ms, grant)
+                .await;
+        }
         let node_idx = self.redis_target(node);
         if let Some(slot) = self.last_target.borrow_mut().get_mut(node) {
             *slot = node_idx;
         }
-        let id = self.world.next_id();
-        self.world.record(
-            Some(self.me()),
-            EventKind::CallInvoke {
-                client: self.client,
-                node: node_idx,
-                id,
-                cmd: argv.clone(),
-            },
-        );
-        let req = Request {
-            id,
-            client: self.client,
-            body: Body::Redis { argv, grant },
-        };
         let timeout = self.world.true_duration(self.me(), timeout_ms);
-        let got = call(&self.ep, addr_of(NodeRef::Redis(node_idx)), req, timeout).await;
-        let (end, result) = match got {
-            Some(Response::Redis(r)) => (CallEnd::Ok { reply: r.clone() }, Ok(r)),
-            _ => (CallEnd::Timeout, Err(CallError::Timeout)),
-        };
-        self.world.record(
-            Some(self.me()),
-            EventKind::CallDone {
-                client: self.client,
-                node: node_idx,
-                id,
-                end,
-            },
-        );
-        result
+        self.send(node_idx, argv, timeout, grant).await
     }
 
     fn mono_ms(&self) -> u64 {
@@ -214,12 +341,18 @@ pub async fn client_process(world: Arc<World>, client: usize) {
             .expect("client binds its port"),
     );
     let endpoints = (0..world.scenario().redis.nodes).collect();
+    let r = &world.scenario().redis;
+    let slots = (r.topology == Topology::Cluster).then(|| {
+        let keys = world.scenario().lock_keys();
+        Rc::new(RefCell::new(SlotMap::new(r, &keys)))
+    });
     let env = SimEnv {
         world: world.clone(),
         client,
         ep,
         last_target: Rc::new(RefCell::new(endpoints)),
         aborted: Rc::new(std::cell::Cell::new(false)),
+        slots,
     };
     let cfg = world.scenario().lock.clone();
     let clients = &world.scenario().clients;

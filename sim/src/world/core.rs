@@ -13,6 +13,7 @@
 //! the run loop drains ([`World::take_fired`]) and injects. The world never
 //! injects a fault itself.
 
+use super::cluster::Cluster;
 use super::status::Liveness;
 use super::topo::Topo;
 use crate::history::triggers::{Fired, Triggers};
@@ -56,6 +57,8 @@ struct State {
     /// Per Redis node: its disk (survives crashes).
     disks: Vec<Disk>,
     topo: Topo,
+    /// Redis Cluster's beliefs (topology `cluster` only).
+    cluster: Option<Cluster>,
     /// Per Redis node, per watched key: what `key-changed` last said.
     keys: BTreeMap<usize, BTreeMap<String, KeyState>>,
     /// Wakes the sentinel when a node goes down or up, a partition starts
@@ -132,11 +135,12 @@ impl World {
                 expiry_wakers: BTreeMap::new(),
                 nemesis: None,
                 disks: vec![Disk::default(); nodes],
-                topo: Topo::new(
-                    nodes,
-                    clients,
-                    scenario.redis.topology == Topology::Sentinel,
-                ),
+                topo: match scenario.redis.topology {
+                    Topology::Cluster => Topo::cluster(&scenario.redis, clients),
+                    t => Topo::new(nodes, clients, t == Topology::Sentinel),
+                },
+                cluster: (scenario.redis.topology == Topology::Cluster)
+                    .then(|| Cluster::new(&scenario.redis)),
                 keys: BTreeMap::new(),
                 sentinel_wake: None,
                 closed: false,
@@ -476,6 +480,15 @@ impl World {
         let mut st = self.state();
         let st = &mut *st;
         f(&mut st.topo, &st.liveness)
+    }
+
+    /// Reads or changes Redis Cluster's beliefs, with the topology and
+    /// liveness (`None` outside the cluster topology).
+    pub fn cluster<R>(&self, f: impl FnOnce(&mut Cluster, &mut Topo, &Liveness) -> R) -> Option<R> {
+        let mut st = self.state();
+        let st = &mut *st;
+        let c = st.cluster.as_mut()?;
+        Some(f(c, &mut st.topo, &st.liveness))
     }
 
     // --- clients and the resource ---------------------------------------

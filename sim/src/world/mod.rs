@@ -3,6 +3,7 @@
 //! server processes.
 
 pub mod client;
+pub mod cluster;
 pub mod core;
 pub mod fault;
 pub mod nemesis;
@@ -10,6 +11,7 @@ pub mod net;
 pub mod resource;
 pub mod run;
 pub mod server;
+pub mod slotmap;
 pub mod status;
 pub mod topo;
 

@@ -118,3 +118,17 @@ pub async fn reply(ep: &Endpoint, to: SocketAddr, id: u64, resp: Response) {
     // A reply to a caller that is gone is simply lost.
     let _ = ep.send_to_raw(to, id, Box::new(resp)).await;
 }
+
+/// The Redis node serving at `ip:port` (the address a `MOVED` redirect or
+/// `CLUSTER SLOTS` names), if it is one of the world's.
+pub fn redis_at(addr: &str) -> Option<usize> {
+    let sock: SocketAddr = addr.parse().ok()?;
+    let IpAddr::V4(ip) = sock.ip() else {
+        return None;
+    };
+    let [10, 0, 0, last] = ip.octets() else {
+        return None;
+    };
+    let i = usize::from(last).checked_sub(1)?;
+    (sock.port() == REDIS_PORT && addr_of(NodeRef::Redis(i)) == sock).then_some(i)
+}

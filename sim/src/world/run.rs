@@ -18,7 +18,7 @@
 //! keeps what was drawn and [`Outcome::effective`] rebuilds that explicit
 //! scenario, which replays to the same history at the same seed.
 
-use super::server::{self, sentinel};
+use super::server::{self, cluster, sentinel};
 use super::{client, fault, nemesis, resource};
 use crate::history::{EventKind, History};
 use crate::model::clock::Clock;
@@ -141,6 +141,7 @@ fn run_explicit(scenario: &Scenario, seed: u64, schedule: Vec<FaultSpec>) -> Out
         }
         start_nodes(&world);
         sentinel::start(&world);
+        cluster::start(&world);
         schedule_faults(&world);
         inject_triggered(&world);
         let limit = Duration::from_millis(world.scenario().duration_ms);

@@ -1,8 +1,10 @@
-//! The replication topology as the world knows it: the role Sentinel gave
-//! each Redis node (kept outside the node, like the config file Sentinel
-//! rewrites, so it survives a restart), the offset each replica reports,
-//! and the master each client believes in.
+//! The replication topology as the world knows it: the role Sentinel (or
+//! the cluster's own failover) gave each Redis node (kept outside the
+//! node, like the config file Sentinel rewrites, so it survives a
+//! restart), the offset each replica reports, and the master each client
+//! believes in.
 
+use crate::model::RedisConfig;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -54,5 +56,15 @@ impl Topo {
             next_run: 0,
             closed: vec![Vec::new(); nodes],
         }
+    }
+
+    /// Redis Cluster's layout: shard `s`'s master `redis-<s>`, its
+    /// replicas after the masters (see [`RedisConfig::shard_nodes`]).
+    pub fn cluster(r: &RedisConfig, clients: usize) -> Topo {
+        let mut t = Topo::new(r.nodes, clients, false);
+        for i in r.shards..r.nodes {
+            t.conf[i] = Conf::Replica { of: r.shard_of(i) };
+        }
+        t
     }
 }

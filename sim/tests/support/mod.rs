@@ -16,7 +16,7 @@ use locksim::world::core::World;
 use locksim::world::fault;
 use locksim::world::net::{addr_of, call, ip_of, Body, Request, Response};
 use locksim::world::server as node;
-use locksim::world::server::sentinel;
+use locksim::world::server::{cluster, sentinel};
 use locksim_models::{Algorithm, Reply};
 use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
@@ -184,6 +184,7 @@ where
             .build();
         world.set_node_id(me, client.id());
         sentinel::start(&world);
+        cluster::start(&world);
         done.notified().await;
         for id in world.node_ids() {
             handle.kill(id);

@@ -52,7 +52,9 @@ struct Open {
 
 /// The holds of every Redis node, fed one event at a time.
 pub struct Holders<'a> {
-    key: &'a str,
+    /// The lock's keys (several only for Redlock on a cluster, where each
+    /// node holds at most one of them).
+    keys: &'a [String],
     clocks: &'a BTreeMap<NodeRef, Clock>,
     /// Which client each owner value belongs to.
     owners: BTreeMap<String, usize>,
@@ -65,13 +67,13 @@ pub struct Holders<'a> {
 
 impl<'a> Holders<'a> {
     pub fn new(
-        key: &'a str,
+        keys: &'a [String],
         nodes: usize,
         replicas: impl Fn(usize) -> bool,
         clocks: &'a BTreeMap<NodeRef, Clock>,
     ) -> Self {
         Holders {
-            key,
+            keys,
             clocks,
             owners: BTreeMap::new(),
             last: vec![None; nodes],
@@ -138,7 +140,7 @@ impl<'a> Holders<'a> {
                 owner,
                 expires_ms,
                 cause,
-            } if key == self.key && *node < self.cur.len() => {
+            } if self.keys.contains(key) && *node < self.cur.len() => {
                 let n = *node;
                 self.last[n] = owner.clone().map(|o| (o, *expires_ms, t));
                 match owner {

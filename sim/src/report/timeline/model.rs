@@ -168,6 +168,7 @@ struct Opens {
 fn initial_role(s: &Scenario, node: usize) -> &'static str {
     match s.redis.topology {
         Topology::Sentinel if node > 0 => "replica",
+        Topology::Cluster if node >= s.redis.shards => "replica",
         _ => "master",
     }
 }
@@ -206,8 +207,9 @@ pub fn build(scenario: &Scenario, outcome: &Outcome) -> Model {
         faults: Vec::new(),
         violations: Vec::new(),
     };
+    let keys = scenario.lock_keys();
     let mut holders = Holders::new(
-        &scenario.lock.key,
+        &keys,
         scenario.redis.nodes,
         |n| initial_role(scenario, n) == "replica",
         &clocks,

@@ -194,6 +194,12 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
     if sentinel {
         down.push(failover.max(restart));
     }
+    if s.redis.topology == Topology::Cluster {
+        // Long enough for the cluster to elect a replica (2 x node
+        // timeout + 1 s at the latest, see `world::cluster`), plus a TTL.
+        let elected = 2 * s.redis.cluster_node_timeout_ms + 1_000 + ttl;
+        down.push(elected.max(restart));
+    }
     let down = longest_first(down);
     let mut out = Vec::new();
     for &kind in alphabet {

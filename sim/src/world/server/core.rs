@@ -22,6 +22,9 @@ pub struct Core {
     pub(super) expiry_waker: Arc<Notify>,
     /// The expiry the active-expiry task is sleeping towards.
     pub(super) planned: Cell<Option<i64>>,
+    /// Redis Cluster: the version of the cluster's beliefs the node's
+    /// view was built from (see `cluster.rs`).
+    pub(super) cluster_seen: Cell<u64>,
 }
 
 impl Core {
@@ -39,7 +42,7 @@ impl Core {
         for key in watched_keys(&self.world) {
             if evicted.iter().any(|k| k == key.as_bytes()) {
                 self.world
-                    .key_state(self.idx, key, None, None, KeyCause::Eviction);
+                    .key_state(self.idx, &key, None, None, KeyCause::Eviction);
             }
         }
     }
@@ -52,14 +55,15 @@ impl Core {
         for key in watched_keys(&self.world) {
             let (owner, expires) = owner_of(&n, key.as_bytes(), now);
             self.world
-                .key_state(self.idx, key, owner.as_deref(), expires, cause);
+                .key_state(self.idx, &key, owner.as_deref(), expires, cause);
         }
     }
 }
 
-/// The keys whose owner the history follows on every node: the lock key.
-pub fn watched_keys(world: &World) -> [&str; 1] {
-    [world.scenario().lock.key.as_str()]
+/// The keys whose owner the history follows on every node: the lock key,
+/// or Redlock's per-node keys on a cluster (`lock.keys`).
+pub fn watched_keys(world: &World) -> Vec<String> {
+    world.scenario().lock_keys()
 }
 
 /// Who holds `key` on `node` at wall time `now`, and its absolute expiry:

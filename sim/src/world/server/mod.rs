@@ -22,8 +22,13 @@
 //! - `granted`: when a command a client sent as its acquire won the lock
 //!   here, by the algorithm's own [`locksim_models::Grant`] rule (the
 //!   `granted:redis-j:client-i` trigger).
+//!
+//! In the cluster topology every command first passes the node's view of
+//! the cluster ([`cluster`], [`crate::redis::cluster`]): `MOVED`,
+//! `CROSSSLOT`, `CLUSTERDOWN`, `CLUSTER SLOTS`.
 
 pub mod acks;
+pub mod cluster;
 pub mod core;
 pub mod filler;
 pub mod link;
@@ -90,6 +95,7 @@ pub async fn redis_process(world: Arc<World>, idx: usize) {
         ep,
         expiry_waker: waker,
         planned: Cell::new(None),
+        cluster_seen: Cell::new(u64::MAX),
     });
     let mode = world.scenario().redis.persistence;
     let persist = Rc::new(Persister::new(mode, world.mono_ms(me)));
@@ -123,6 +129,7 @@ async fn serve(srv: Rc<Server>) {
         let Body::Redis { argv, grant } = req.body else {
             continue;
         };
+        cluster::refresh_gate(core);
         let now = world.wall_ms(me);
         let too_few = srv
             .repl
@@ -304,10 +311,11 @@ async fn active_expiry(srv: Rc<Server>) {
 pub fn on_crash(world: &Arc<World>, idx: usize, power_loss: bool) {
     world.drop_fills(idx);
     for key in watched_keys(world) {
-        world.key_state(idx, key, None, None, KeyCause::Crash);
+        world.key_state(idx, &key, None, None, KeyCause::Crash);
     }
     if !power_loss {
         acks::replica_killed(world, idx);
     }
     persist::crash(world, idx, power_loss);
+    cluster::on_crash(world, idx);
 }

@@ -1,5 +1,5 @@
-//! Asynchronous master -> replica replication (topology `sentinel`): the
-//! stream, full resyncs and retransmission.
+//! Asynchronous master -> replica replication (topologies `sentinel` and
+//! `cluster`): the stream, full resyncs and retransmission.
 //!
 //! The master streams the effects of every write (exactly what Redis 7.0
 //! propagates: absolute `PXAT`, scripts as their effects, lazy and active
@@ -59,10 +59,15 @@ use tokio::sync::Notify;
 pub use super::link::{Repl, REPL_PORT};
 
 /// Binds the replication port and starts the process's replication tasks,
-/// in the role the world says this node has. `None` outside `sentinel`.
+/// in the role the world says this node has. `None` outside `sentinel`
+/// and `cluster`.
 pub async fn boot(core: &Rc<Core>, persist: &Rc<Persister>) -> Option<Rc<Repl>> {
     let (world, idx) = (&core.world, core.idx);
-    if world.scenario().redis.topology != crate::model::Topology::Sentinel {
+    use crate::model::Topology;
+    if !matches!(
+        world.scenario().redis.topology,
+        Topology::Sentinel | Topology::Cluster
+    ) {
         return None;
     }
     let ep = Endpoint::bind(repl_addr(idx))
