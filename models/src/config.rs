@@ -211,6 +211,15 @@ pub struct LockConfig {
     /// (redis-py's `Lock` used by several asyncio tasks): a release deletes
     /// whatever token was stored last.
     pub shared_token: bool,
+    /// set-nx-px: the library forgets the token before it sends the
+    /// release (redis-py's sync `Lock` up to 8.1: `self.local.token =
+    /// None` first), so a release that raised cannot be retried: a second
+    /// `release()` raises `LockError` without sending anything.
+    pub clears_token_first: bool,
+    /// set-nx-px: the application calls `release()` again, up to this many
+    /// times, after one that got no answer (a timeout or a dropped
+    /// connection, once the client library's own re-sends are spent).
+    pub release_retries: u32,
     /// How many times the client library re-sends a command that timed out
     /// or whose connection dropped (redis-py's `Retry`, older redis-rb's
     /// reconnect-and-retry), with the same argv: every algorithm gets it
@@ -221,6 +230,11 @@ pub struct LockConfig {
     /// lock gone does not clear it, so the client's later holds are never
     /// renewed (redisson #3194, #3712).
     pub stale_renewal_entry: bool,
+    /// Watchdog (Redisson 3.37.0 onwards, `evalWriteNoRetryAsync`): on a
+    /// master without replicas (single-server mode) the acquire and
+    /// unlock scripts are sent once, never re-sent by `client_retries`; a
+    /// master with replicas still re-sends them (redisson #7367).
+    pub single_server_no_resend: bool,
     /// Redlock on Redis Cluster: one key per Redlock "node" (endpoint `i`
     /// locks `keys[i]`), chosen so that their hash tags land on different
     /// shards. Empty: every endpoint locks `key`.
@@ -278,8 +292,11 @@ impl LockConfig {
             max_extensions: 0,
             checks_abort: false,
             shared_token: false,
+            clears_token_first: false,
+            release_retries: 0,
             client_retries: 0,
             stale_renewal_entry: false,
+            single_server_no_resend: false,
             keys: Vec::new(),
         }
     }
@@ -365,7 +382,14 @@ impl LockConfig {
             &[SetNxPx, Redlock],
         )?;
         only("shared_token", self.shared_token, &[SetNxPx])?;
+        only("clears_token_first", self.clears_token_first, &[SetNxPx])?;
+        only("release_retries", self.release_retries > 0, &[SetNxPx])?;
         only("stale_renewal_entry", self.stale_renewal_entry, &[Watchdog])?;
+        only(
+            "single_server_no_resend",
+            self.single_server_no_resend,
+            &[Watchdog],
+        )?;
         if self.fencing && self.ttl_ms == 0 {
             return Err("`fencing` needs a TTL (the fenced acquire script sets PX)".into());
         }

@@ -21,10 +21,16 @@
 //! - `shared_token = true`: every client uses one lock object and so one
 //!   token slot, as asyncio tasks sharing a redis-py `Lock` do
 //!   (`threading.local` is per thread, and tasks share the thread). A
-//!   grant stores its token there; a release takes whatever token is
-//!   stored last and clears it before sending (`expected_token =
-//!   self.local.token; self.local.token = None`), and raises without
-//!   sending anything when the slot is empty.
+//!   grant stores its token there; a release uses whatever token is
+//!   stored last, and raises without sending anything when the slot is
+//!   empty;
+//! - `clears_token_first`: the token is forgotten before the release is
+//!   sent (redis-py's sync `Lock` up to 8.1: `expected_token =
+//!   self.local.token; self.local.token = None`), so a release that got no
+//!   answer cannot be retried; from 8.2.0 it is cleared only after an
+//!   answer, and only if it is still the same;
+//! - `release_retries`: the application calls `release()` again after one
+//!   that got no answer (which only helps where the token was kept).
 
 use crate::config::{LockConfig, Release, Timing};
 use crate::env::{Env, Note};
@@ -207,31 +213,60 @@ impl LockAlgorithm for SetNxPx {
 
     async fn release<E: Env>(&mut self, env: &E, lease: &Lease) -> ReleaseOutcome {
         self.stop_extending();
-        if !self.cfg.shared_token {
-            return release_single(env, &self.cfg, 0, lease).await;
-        }
-        let Some(slot) = env.shared_token() else {
-            return release_single(env, &self.cfg, 0, lease).await;
-        };
-        // redis-py: `expected_token = self.local.token; if None: raise
-        // LockError; self.local.token = None; self.do_release(expected)`.
-        let expected = slot.lock().expect("token slot").take();
-        match expected {
-            None => {
+        let mut outcome = self.release_once(env, lease).await;
+        let mut tries = 0;
+        while outcome == ReleaseOutcome::Unknown && tries < self.cfg.release_retries {
+            tries += 1;
+            if self.cfg.clears_token_first {
                 env.note(Note::Info(
-                    "LockError: cannot release a lock that's not owned or is already unlocked"
+                    "release() raised with the token already cleared: a retried release() raises LockError (not owned)"
                         .into(),
                 ));
-                ReleaseOutcome::NotHeld
+                break;
             }
-            Some(token) => {
-                let shared = Lease {
-                    value: token,
-                    ..lease.clone()
-                };
-                release_single(env, &self.cfg, 0, &shared).await
+            env.note(Note::Info(format!(
+                "the application retries release() ({tries}/{})",
+                self.cfg.release_retries
+            )));
+            outcome = self.release_once(env, lease).await;
+        }
+        outcome
+    }
+}
+
+impl SetNxPx {
+    /// One `release()` call. With `shared_token`, the token comes from the
+    /// shared slot (redis-py: `expected_token = self.local.token`): taken
+    /// out of it first with `clears_token_first`, else cleared after an
+    /// answer, and only if it is still this one (redis-py 8.2.0).
+    async fn release_once<E: Env>(&self, env: &E, lease: &Lease) -> ReleaseOutcome {
+        let slot = match env.shared_token() {
+            Some(slot) if self.cfg.shared_token => slot,
+            _ => return release_single(env, &self.cfg, 0, lease).await,
+        };
+        let expected = if self.cfg.clears_token_first {
+            slot.lock().expect("token slot").take()
+        } else {
+            slot.lock().expect("token slot").clone()
+        };
+        let Some(token) = expected else {
+            env.note(Note::Info(
+                "LockError: cannot release a lock that's not owned or is already unlocked".into(),
+            ));
+            return ReleaseOutcome::NotHeld;
+        };
+        let shared = Lease {
+            value: token.clone(),
+            ..lease.clone()
+        };
+        let outcome = release_single(env, &self.cfg, 0, &shared).await;
+        if outcome != ReleaseOutcome::Unknown {
+            let mut s = slot.lock().expect("token slot");
+            if s.as_ref() == Some(&token) {
+                *s = None;
             }
         }
+        outcome
     }
 }
 
@@ -458,5 +493,47 @@ mod tests {
             Err(AcquireError::Busy)
         );
         assert_eq!(env.now(), 50 + env.sleeps()[0].1 + 50);
+    }
+
+    /// The first release script gets no answer; `release_retries = 1`
+    /// calls `release()` again, which sends only if the token was kept.
+    fn release_retried(clears_token_first: bool) -> (ReleaseOutcome, usize, Vec<(u64, Note)>) {
+        let key: Key = Rc::new(RefCell::new(None));
+        let lost = Rc::new(std::cell::Cell::new(true));
+        let env = ScriptedEnv::new(1, 3, move |_, a, _| {
+            let mut k = key.borrow_mut();
+            match a[0].as_slice() {
+                b"SET" if k.is_none() => {
+                    *k = Some(a[2].clone());
+                    Ok(Reply::ok())
+                }
+                b"EVAL" if lost.replace(false) => Err(CallError::Timeout),
+                b"EVAL" if k.as_deref() == Some(a[4].as_slice()) => {
+                    *k = None;
+                    Ok(Reply::Int(1))
+                }
+                _ => Ok(Reply::Int(0)),
+            }
+        });
+        env.label(RELEASE_SCRIPT, "release");
+        let mut c = cfg();
+        c.release_retries = 1;
+        c.clears_token_first = clears_token_first;
+        let mut lock = SetNxPx::new(c);
+        let lease = env.block_on(lock.acquire(&env)).expect("free");
+        let out = env.block_on(lock.release(&env, &lease));
+        let evals = env.sent().iter().filter(|s| s.argv[0] == b"EVAL").count();
+        (out, evals, env.notes())
+    }
+
+    #[test]
+    fn a_retried_release_frees_the_lock_only_if_the_token_was_kept() {
+        let (out, evals, _) = release_retried(false);
+        assert_eq!((out, evals), (ReleaseOutcome::Released, 2));
+        let (out, evals, notes) = release_retried(true);
+        assert_eq!((out, evals), (ReleaseOutcome::Unknown, 1));
+        assert!(notes
+            .iter()
+            .any(|(_, n)| matches!(n, Note::Info(t) if t.contains("raises LockError"))));
     }
 }

@@ -36,6 +36,18 @@ pub enum Synced {
     NoReply,
 }
 
+/// The response timeout of a lock write on `node`: Redisson times the
+/// write and its `WAIT` as one batch (`request_timeout_ms +
+/// wait_timeout_ms`, 4000 ms by default) when a `WAIT` follows, so a
+/// stalled master makes the client re-send the write after that long.
+pub fn write_timeout_ms<E: Env>(env: &E, cfg: &LockConfig, node: usize) -> u64 {
+    if cfg.sync_replicas == SyncReplicas::None || env.replicas(node) == 0 {
+        cfg.request_timeout_ms
+    } else {
+        cfg.request_timeout_ms + cfg.wait_timeout_ms
+    }
+}
+
 /// Sends `WAIT` after a write on `node` by the configured rule.
 pub async fn wait_replicas<E: Env>(env: &E, cfg: &LockConfig, node: usize) -> Synced {
     let n = env.replicas(node);

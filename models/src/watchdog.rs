@@ -58,16 +58,37 @@
 //! node 0 after the grant: not atomic with it.
 
 use crate::config::{LockConfig, OnUnsynced, RenewOnError};
-use crate::env::{Env, Note, TaskHandle};
+use crate::env::{CallError, Env, Note, TaskHandle};
 use crate::lease::Grant;
 use crate::lock::{
     attempts, retry_pause, take_fence_token, AcquireError, Deadline, Lease, LockAlgorithm,
     ReleaseOutcome,
 };
-use crate::protocol::{argv, Reply};
-use crate::synced::{wait_replicas, Synced};
+use crate::protocol::{argv, Argv, Reply};
+use crate::synced::{wait_replicas, write_timeout_ms, Synced};
 use std::cell::Cell;
 use std::rc::Rc;
+
+/// Sends a lock write (the acquire or unlock script) to the master: the
+/// client library re-sends it after a timeout (`client_retries`), except
+/// with `single_server_no_resend` on a master without replicas (Redisson
+/// 3.37.0+ `evalWriteNoRetryAsync`; the batch path of a replicated master
+/// keeps re-sending, redisson #7367).
+async fn send_write<E: Env>(
+    env: &E,
+    cfg: &LockConfig,
+    cmd: Argv,
+    timeout_ms: u64,
+    grant: Option<Grant>,
+) -> Result<Reply, CallError> {
+    if cfg.single_server_no_resend && env.replicas(0) == 0 {
+        return env.request(0, cmd, timeout_ms, grant).await;
+    }
+    match grant {
+        Some(g) => env.call_acquire(0, cmd, timeout_ms, g).await,
+        None => env.call(0, cmd, timeout_ms).await,
+    }
+}
 
 /// Redisson's `tryLockInnerAsync` script.
 pub const ACQUIRE_SCRIPT: &str = "if ((redis.call('exists', KEYS[1]) == 0) or (redis.call('hexists', KEYS[1], ARGV[2]) == 1)) then redis.call('hincrby', KEYS[1], ARGV[2], 1); redis.call('pexpire', KEYS[1], ARGV[1]); return nil; end; return redis.call('pttl', KEYS[1]);";
@@ -163,10 +184,8 @@ impl Watchdog {
             let src = cfg.script_acquire.as_deref().unwrap_or(ACQUIRE_SCRIPT);
             (argv(["EVAL", src, "1", &cfg.key, &ttl, field]), Grant::Nil)
         };
-        let granted = match env
-            .call_acquire(0, cmd, cfg.request_timeout_ms, grant)
-            .await
-        {
+        let timeout = write_timeout_ms(env, cfg, 0);
+        let granted = match send_write(env, cfg, cmd, timeout, Some(grant)).await {
             Ok(Reply::Bulk(None)) => Ok(None),
             Ok(Reply::Array(Some(v))) if fenced && v.first() == Some(&Reply::Int(-1)) => {
                 Ok(match v.get(1) {
@@ -212,7 +231,7 @@ impl Watchdog {
             ttl.as_bytes(),
             field,
         ]);
-        env.call(0, cmd, cfg.request_timeout_ms)
+        send_write(env, cfg, cmd, cfg.request_timeout_ms, None)
             .await
             .map_err(|_| ())
     }

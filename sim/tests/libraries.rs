@@ -324,3 +324,56 @@ fn redis_py_shared_token_release_carries_the_next_holders_token() {
         }
     }
 }
+
+/// Whether client `client`'s library re-sent an `EVAL` (a `client_retries`
+/// re-send, noted in the history).
+fn resent_eval(h: &History, client: usize) -> bool {
+    h.events.iter().any(|e| {
+        matches!(&e.kind, EventKind::Note { client: c, text }
+            if *c == client && text.starts_with("client library re-sends EVAL"))
+    })
+}
+
+/// Row 39 (#7367): on a master with replicas Redisson 4.7.0 re-sends the
+/// acquire batch that waited out a stall, both copies run and the last
+/// unlock leaves the key held; on a single server 3.37.0+ the client
+/// library sends it once (the lock loop's own next attempt still follows).
+#[test]
+fn redisson_4_7_resends_a_stalled_acquire_with_replicas_but_not_on_a_single_server() {
+    let sentinel = scenario("redisson-4-7-0-resent-acquire-runs-twice");
+    let o = run(&sentinel, 1);
+    assert_eq!(o.verdict(), Verdict::Liveness);
+    assert!(resent_eval(&o.history, 0));
+    let evals = calls(&o.history, 0, "EVAL");
+    assert_eq!(
+        evals[..2],
+        [
+            CallEnd::Timeout,
+            CallEnd::Ok {
+                reply: locksim_models::Reply::nil()
+            }
+        ],
+        "the first copy timed out, the re-sent one was answered"
+    );
+    let granted = o
+        .history
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Granted { client: 0, .. }))
+        .count();
+    assert_eq!(granted, 2, "both copies ran (hold count 2)");
+
+    // The same stall on a single server: not re-sent from 3.37.0 on, re-sent
+    // before.
+    let mut single = sentinel.clone();
+    single.redis.topology = locksim::model::Topology::Single;
+    single.redis.nodes = 1;
+    let o = run(&single, 1);
+    assert_eq!(
+        calls(&o.history, 0, "EVAL").first(),
+        Some(&CallEnd::Timeout)
+    );
+    assert!(!resent_eval(&o.history, 0), "4.7.0 single server");
+    single.lock.single_server_no_resend = false;
+    assert!(resent_eval(&run(&single, 1).history, 0), "before 3.37.0");
+}

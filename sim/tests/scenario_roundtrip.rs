@@ -328,7 +328,7 @@ fn lock() -> impl Strategy<Value = LockConfig> {
             let alg = c.algorithm;
             let (timing, extra, start_once, keep_partial, fail_on_error, sync) = b.0;
             let (wait_ms, on_unsynced, extend_ms, on_fail, setnx, max_ext) = b.1;
-            let (checks_abort, shared) = b.2;
+            let (checks_abort, shared, stale_entry, no_resend, clears, release_retries) = b.2;
             if matches!(alg, SetNxPx | Redlock) {
                 c.timing = timing;
                 c.extend_every_ms = extend_ms;
@@ -341,8 +341,14 @@ fn lock() -> impl Strategy<Value = LockConfig> {
             }
             if alg == Watchdog {
                 c.sync_replicas = sync;
+                c.stale_renewal_entry = stale_entry;
+                c.single_server_no_resend = no_resend;
             }
             c.shared_token = shared && alg == SetNxPx;
+            if alg == SetNxPx {
+                c.clears_token_first = clears;
+                c.release_retries = release_retries;
+            }
             c.wait_timeout_ms = wait_ms;
             c.on_unsynced = on_unsynced;
             c.on_extend_fail = on_fail;
@@ -360,7 +366,7 @@ fn behaviour() -> impl Strategy<
     Value = (
         (Timing, u64, bool, bool, bool, SyncReplicas),
         (u64, OnUnsynced, u64, OnExtendFail, bool, u32),
-        (bool, bool),
+        (bool, bool, bool, bool, bool, u32),
     ),
 > {
     let timing = prop_oneof![Just(Timing::Mono), Just(Timing::Wall)];
@@ -395,7 +401,14 @@ fn behaviour() -> impl Strategy<
             any::<bool>(),
             any::<u32>(),
         ),
-        (any::<bool>(), any::<bool>()),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u32>(),
+        ),
     )
 }
 

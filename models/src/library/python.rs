@@ -9,7 +9,11 @@
 //!   - `acquire` polls every `sleep = 0.1` s, forever with the default
 //!     `blocking_timeout=None`;
 //!   - `release`: `expected_token = self.local.token; self.local.token =
-//!     None; self.do_release(expected_token)` with `LUA_RELEASE_SCRIPT`;
+//!     None; self.do_release(expected_token)` with `LUA_RELEASE_SCRIPT`
+//!     up to 8.1.0 (`clears_token_first`), so a release that raised
+//!     cannot be retried (row 46); 8.2.0 (`redis/lock.py` of the released
+//!     wheel, PR #4258) clears the token only after the script answered,
+//!     and only if it is still the same;
 //!   - the token lives in `threading.local()` (2.10.2 onwards): per thread,
 //!     so asyncio tasks, which share a thread, share it (row 45:
 //!     `shared_token = true` for a `Lock` used by several tasks); 2.10.0
@@ -50,6 +54,7 @@ fn redis_py() -> LockConfig {
     // socket_timeout=None: a stand-in longer than any default TTL.
     c.request_timeout_ms = 10_000;
     c.shared_token = true; // 2.10.0-2.10.1: `self.token`
+    c.clears_token_first = true; // release(): `self.local.token = None` first
     c.on_extend_fail = OnExtendFail::Stop; // extend() raises LockNotOwnedError
     c
 }
@@ -59,7 +64,7 @@ pub static REDIS_PY: Profile = Profile {
     about: "redis-py Lock, Python: SET NX with no TTL by default, polled every 0.1 s",
     repo: "github.com/redis/redis-py",
     first: "2.10.0",
-    current: "8.1.0",
+    current: "8.2.0",
     base: redis_py,
     changes: &[
         Change {
@@ -82,6 +87,12 @@ pub static REDIS_PY: Profile = Profile {
                 c.request_timeout_ms = 5_000;
                 c.client_retries = 10;
             },
+        },
+        Change {
+            since: "8.2.0",
+            what: "release() keeps the token when the release fails with a connection error or timeout, so the caller can retry it (PR #4258)",
+            source: "redis-py 8.2.0 redis/lock.py Lock.release (the installed wheel; v8.1.0 clears it first)",
+            apply: |c| c.clears_token_first = false,
         },
     ],
 };

@@ -37,8 +37,13 @@
 //!   writes that carry `WAIT` get the `WAIT` timeout on top; a command
 //!   that gets no reply is re-sent `retryAttempts` times
 //!   (`client_retries`), at once (the 1.5 s `retryInterval` of 3.15.2-3.47
-//!   and the jitter of 3.48 are not modelled); a batch with `WAIT` is
-//!   re-sent whole by the next attempt;
+//!   and the jitter of 3.48 are not modelled); the acquire script and its
+//!   `WAIT` are one batch with one timeout (`request_timeout_ms +
+//!   wait_timeout_ms`), which a re-send repeats whole; both copies of a
+//!   re-sent acquire can run, and the second takes the re-entrant branch
+//!   (hold count 2, row 39, #7367: open, no fixed release); from 3.37.0
+//!   a single server (a master without replicas) never re-sends the
+//!   acquire or unlock (`single_server_no_resend`);
 //! - `redisson-redlock` is modelled as Redlock with `SET NX PX` per node,
 //!   sequential, with no validity check and no drift allowance, which is
 //!   what decides its verdicts; each member `RLock`'s own hash, watchdog
@@ -113,6 +118,12 @@ const RLOCK_CHANGES: &[Change] = &[
         what: "regression: the longer NoSync message no longer matches handleNoSync's equals test, so the key is left behind again",
         source: "redisson 3.27.0 CommandAsyncService.handleNoSync (commits 279cb9b3c, 35ff1edac)",
         apply: |c| c.on_unsynced = OnUnsynced::Keep,
+    },
+    Change {
+        since: "3.37.0",
+        what: "single-server mode: the acquire and unlock scripts are never re-sent after a timeout (a master with replicas still re-sends them, #7367)",
+        source: "redisson 3.37.0 RedissonBaseLock.evalWriteNoRetryAsync, CommandAsyncService.syncedEval @4.7.0",
+        apply: |c| c.single_server_no_resend = true,
     },
     Change {
         since: "3.44.0",

@@ -381,10 +381,13 @@ fn lock(cx: &Cx, s: &Sect) -> Result<LockConfig, ScenarioError> {
             "max_extensions" => c.max_extensions = uint(cx, s, e, 0, u32::MAX.into())? as u32,
             "checks_abort" => c.checks_abort = boolean(cx, s, e)?,
             "shared_token" => c.shared_token = boolean(cx, s, e)?,
+            "clears_token_first" => c.clears_token_first = boolean(cx, s, e)?,
+            "release_retries" => c.release_retries = uint(cx, s, e, 0, u32::MAX as u64)? as u32,
             "client_retries" => {
                 c.client_retries = uint(cx, s, e, 0, MAX_CLIENT_RETRIES.into())? as u32
             }
             "stale_renewal_entry" => c.stale_renewal_entry = boolean(cx, s, e)?,
+            "single_server_no_resend" => c.single_server_no_resend = boolean(cx, s, e)?,
             "custom" => {} // read by `custom_lock`, once the table is known
             "keys" => c.keys = redis_section::lock_keys(cx, e, algorithm)?,
             _ => return Err(unknown_key(cx, s, e, LOCK_KEYS)),

@@ -82,8 +82,11 @@ pub(crate) const LOCK_KEYS: &[&str] = &[
     "max_extensions",
     "checks_abort",
     "shared_token",
+    "clears_token_first",
+    "release_retries",
     "client_retries",
     "stale_renewal_entry",
+    "single_server_no_resend",
     "custom",
     "keys",
 ];

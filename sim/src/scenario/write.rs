@@ -182,8 +182,15 @@ fn lock(w: &mut String, l: &LockConfig) {
     kv(w, "max_extensions", &l.max_extensions.to_string());
     kv(w, "checks_abort", &l.checks_abort.to_string());
     kv(w, "shared_token", &l.shared_token.to_string());
+    kv(w, "clears_token_first", &l.clears_token_first.to_string());
+    kv(w, "release_retries", &l.release_retries.to_string());
     kv(w, "client_retries", &l.client_retries.to_string());
     kv(w, "stale_renewal_entry", &l.stale_renewal_entry.to_string());
+    kv(
+        w,
+        "single_server_no_resend",
+        &l.single_server_no_resend.to_string(),
+    );
     for (key, source) in [
         ("script_acquire", &l.script_acquire),
         ("script_release", &l.script_release),

@@ -110,6 +110,20 @@ fn replica_cuts(base: Scenario) -> BoxedStrategy<(Scenario, u64)> {
     with_faults(base, proptest::collection::vec(cut, 1..=3).boxed())
 }
 
+/// `base` plus 1-2 stalls (pauses) of the master `redis-0` at random
+/// times, each 1-6 s long.
+fn master_stalls(base: Scenario) -> BoxedStrategy<(Scenario, u64)> {
+    let heal = base.heal_ms();
+    let stall = (0..heal, 1000u64..6000).prop_map(|(at_ms, ms)| FaultSpec {
+        when: When::At { at_ms },
+        fault: Fault::Pause {
+            node: NodeRef::Redis(0),
+            for_ms: ms,
+        },
+    });
+    with_faults(base, proptest::collection::vec(stall, 1..=2).boxed())
+}
+
 /// `base` with `faults` appended (its nemesis quiet) and a run seed.
 fn with_faults(
     base: Scenario,
@@ -200,7 +214,7 @@ fn row_37_redisson_wait_counts_a_replica_sentinel_does_not_promote() {
     let f = search(
         "row 37",
         redis_kills(base, vec![0, 1]),
-        300,
+        3000,
         &promoted_laggard,
     );
     let (t, clients) = first_l(&f.outcome);
@@ -337,6 +351,38 @@ fn row_38_redisson_3_19_unsynced_acquire_leaves_its_key() {
     );
     let fixed = replay_case(&f, |l| l.on_unsynced = OnUnsynced::Unlock);
     assert_ne!(fixed.verdict(), Verdict::Liveness, "3.20.0 unlocks");
+}
+
+#[test]
+fn row_39_redisson_resent_acquire_runs_twice() {
+    let base = scenario("row-39-redisson-resent-acquire");
+    let live = |o: &Outcome| o.verdict() == Verdict::Liveness;
+    let f = search("row 39", master_stalls(base), 100, &live);
+    let resent = f.outcome.history.events.iter().any(|e| {
+        matches!(&e.kind,
+        EventKind::Note { text, .. } if text.starts_with("client library re-sends EVAL"))
+    });
+    assert!(resent, "an acquire was re-sent:\n{}", f.scenario.to_toml());
+    // Both copies ran: one client granted twice with no release between.
+    let mut last: Option<usize> = None;
+    let mut twice = false;
+    for e in &f.outcome.history.events {
+        match e.kind {
+            EventKind::Granted { client, .. } => {
+                twice |= last == Some(client);
+                last = Some(client);
+            }
+            EventKind::ReleaseInvoke { .. } => last = None,
+            _ => {}
+        }
+    }
+    assert!(
+        twice,
+        "a re-sent acquire ran twice:\n{}",
+        f.scenario.to_toml()
+    );
+    let once = replay_case(&f, |l| l.client_retries = 0);
+    assert_ne!(once.verdict(), Verdict::Liveness, "sent once, it runs once");
 }
 
 #[test]
