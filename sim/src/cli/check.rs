@@ -346,6 +346,7 @@ fn print_report(
             "levels_done": cov.levels_done,
             "level_known": cov.level_known,
             "level_run": cov.level_run,
+            "first_violation_runs": cov.first_violation_runs,
             "wall_s": wall.as_secs_f64(),
             "counterexample": cx,
         });

@@ -6,6 +6,7 @@
 //! ended before it covered its space.
 
 mod bench;
+mod bench_hunts;
 mod check;
 mod hunt;
 mod libraries;

@@ -73,6 +73,26 @@ impl Class {
     }
 }
 
+/// How many faults `s`'s nemesis injects per run on average: the sum of
+/// its rates times the time before the final heal.
+pub fn expected_faults(s: &Scenario) -> f64 {
+    let rate: f64 = Class::ALL.iter().map(|c| c.rate(s)).sum();
+    rate * s.heal_ms() as f64 / 1000.0
+}
+
+/// `s` with every nemesis rate times `factor` (durations and sizes kept).
+pub fn scaled(s: &Scenario, factor: f64) -> Scenario {
+    let mut t = s.clone();
+    let n = &mut t.nemesis;
+    n.kill *= factor;
+    n.power_loss *= factor;
+    n.pause.rate *= factor;
+    n.clock_jump.rate *= factor;
+    n.partition.rate *= factor;
+    n.memory_pressure.rate *= factor;
+    t
+}
+
 /// The seed of the nemesis generator for a scenario seed and a run seed.
 pub fn nemesis_seed(scenario_seed: u64, run_seed: u64) -> u64 {
     splitmix64(splitmix64(scenario_seed ^ 0x6e65_6d65_7369_7300) ^ run_seed)

@@ -14,10 +14,15 @@
 //!    the same fault lead to the same run: only the first is run, the rest
 //!    are counted as deduplicated.
 //!
-//! Schedules are run in a fixed order (level, then the placement order
-//! within the level), in parallel chunks; the first violation in that
-//! order is the **shortest counterexample**: fewest faults, then earliest.
-//! The result never depends on `jobs`. With none, the setup is
+//! Levels run in turn. Within a level the search goes by [tier](tier)
+//! first (the most relevant faults right after grants and acquire replies,
+//! where needles such as a failover inside the replication window sit),
+//! in parallel chunks; once it meets a violation, every placement before
+//! that one in enumeration order (the decision points' time order) runs
+//! too, and the first that violates in that order is the **shortest
+//! counterexample**: fewest faults, then earliest. The result and the
+//! counts never depend on `jobs`; `first_violation_runs` says how soon the
+//! search met a violation at all. With none, the setup is
 //! **certified** for that bound and alphabet. A budget (`runs`, `time`)
 //! that ends first leaves the space **partly covered**, and says how much.
 //!
@@ -44,7 +49,7 @@ use crate::search::hunt::Shard;
 use crate::search::sweep::{default_jobs, sweep};
 use crate::world::nemesis::quiet;
 use crate::world::run::{run, Outcome as RunOutcome};
-use points::{points, Point};
+use points::{points, Point, PointKind};
 use serde::{Deserialize, Serialize};
 use space::{alphabet_of, faults_at, Kind};
 use std::collections::BTreeMap;
@@ -119,6 +124,10 @@ pub struct Coverage {
     /// Schedules known at the level in progress, and how many of them ran.
     pub level_known: u64,
     pub level_run: u64,
+    /// Runs (schedules plus replays) when the search first met a
+    /// violation; the earliest one may take a few more to confirm.
+    #[serde(default)]
+    pub first_violation_runs: Option<u64>,
 }
 
 /// The result of a check.
@@ -341,6 +350,7 @@ impl Check {
         let mut frontier: Vec<(Schedule, Vec<Point>)> = vec![(parent, root_points)];
         for level in 1..=self.faults {
             let mut level_schedules = Vec::new();
+            let mut tiers = Vec::new();
             for (parent, pts) in &frontier {
                 // Placements landing at the same instant by the same
                 // mechanism with the same fault lead to the same run. The
@@ -349,7 +359,10 @@ impl Check {
                 let mut first: BTreeMap<((u64, bool), String), u64> = BTreeMap::new();
                 let mut unique = 0u64;
                 for p in pts {
-                    for f in faults_at(&self.base, &self.alphabet, p) {
+                    for (rank, f) in faults_at(&self.base, &self.alphabet, p)
+                        .into_iter()
+                        .enumerate()
+                    {
                         let key = (p.key(), format!("{f:?}"));
                         let owned = |i: u64| level > 1 || self.shard.owns(i);
                         if let Some(&i) = first.get(&key) {
@@ -371,13 +384,15 @@ impl Check {
                         });
                         s.order.push(i);
                         level_schedules.push(s);
+                        tiers.push(tier(p.kind, rank));
                     }
                 }
             }
             cov.level_known = level_schedules.len() as u64;
             cov.level_run = 0;
             let expand = level < self.faults;
-            let (found, next_points) = self.run_level(&level_schedules, expand, &mut cov, started);
+            let (found, next_points) =
+                self.run_level(&level_schedules, &tiers, expand, &mut cov, started);
             match found {
                 LevelEnd::Found(cx) => return report(Verdict::Counterexample(cx), cov),
                 LevelEnd::OutOfBudget => return report(Verdict::Exhausted, cov),
@@ -399,72 +414,145 @@ impl Check {
             || self.max_time.is_some_and(|t| started.elapsed() >= t)
     }
 
-    /// Runs one level's schedules in order, in chunks; stops at the first
-    /// chunk with a violation (its first violation in order) or when the
-    /// budget ends.
+    /// Runs one level's schedules, in chunks, until the earliest violating
+    /// one (in enumeration order) is known, or the budget ends.
+    ///
+    /// The search goes by [`tier`] (the most relevant faults right after
+    /// grants and acquire replies first) until it meets a violation, which is when
+    /// `first_violation_runs` is taken. Every schedule before that one in
+    /// enumeration order then runs, in that order, and the first that
+    /// violates is the answer: the same schedule a plain in-order pass
+    /// reports, usually met sooner. Counts are of schedules in the order
+    /// they are considered, so they never depend on `jobs`.
     /// With `expand`, each clean run also hands back its decision points
     /// after its last fault (the next level's placements), so no run is
     /// made twice.
     fn run_level(
         &self,
         schedules: &[Schedule],
+        tiers: &[u8],
         expand: bool,
         cov: &mut Coverage,
         started: Instant,
     ) -> (LevelEnd, Vec<Vec<Point>>) {
         let key = self.base.lock.key.as_str();
         let heal_us = self.base.heal_ms() * 1000;
-        let mut next = Vec::new();
-        let chunk = (self.jobs * 16).max(16);
-        let mut at = 0;
-        while at < schedules.len() {
-            if self.out_of_budget(cov, started) {
-                return (LevelEnd::OutOfBudget, next);
-            }
-            let mut end = (at + chunk).min(schedules.len());
-            if let Some(m) = self.max_runs {
-                let left = m.saturating_sub(cov.schedules + cov.replays) as usize;
-                end = end.min(at + left.max(1));
-            }
-            let batch = &schedules[at..end];
-            let results = sweep(
-                batch,
+        let exec = |idx: &[usize]| {
+            sweep(
+                idx,
                 self.jobs,
-                |s| {
+                |&i| {
+                    let s = &schedules[i];
                     let o = run(&self.scenario_for(s), self.seed);
                     let pts = match expand {
                         true => points(&o.history.events, key, s.last_us() + 1, heal_us),
                         false => Vec::new(),
                     };
-                    (o.verdict(), pts)
+                    (o.verdict() == RunVerdict::Violation, pts)
                 },
                 &|_| {},
-            );
-            if let Some(i) = results
-                .iter()
-                .position(|(v, _)| *v == RunVerdict::Violation)
-            {
-                cov.schedules += (i + 1) as u64;
-                cov.level_run += (i + 1) as u64;
-                let s = batch[i].clone();
-                let scenario = self.scenario_for(&s);
-                let outcome = run(&scenario, self.seed);
-                let cx = Counterexample {
-                    schedule: s,
-                    scenario,
-                    outcome,
-                };
-                return (LevelEnd::Found(Box::new(cx)), next);
+            )
+        };
+        let n = schedules.len();
+        let chunk = (self.jobs * 16).max(16);
+        let mut results: Vec<Option<(bool, Vec<Point>)>> = vec![None; n];
+        let mut counted = vec![false; n];
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (tiers[i], i));
+        // Pass 1: the search order, to the first violation.
+        let mut hit = None;
+        let mut at = 0;
+        while at < n && hit.is_none() {
+            if self.out_of_budget(cov, started) {
+                return (LevelEnd::OutOfBudget, Vec::new());
             }
-            next.extend(results.into_iter().map(|(_, pts)| pts));
-            cov.schedules += batch.len() as u64;
-            cov.level_run += batch.len() as u64;
+            let end = self.chunk_end(at, chunk, n, cov);
+            let batch = &order[at..end];
+            for (&i, r) in batch.iter().zip(exec(batch)) {
+                results[i] = Some(r);
+            }
+            for &i in batch {
+                counted[i] = true;
+                cov.schedules += 1;
+                cov.level_run += 1;
+                if results[i].as_ref().is_some_and(|r| r.0) {
+                    hit = Some(i);
+                    cov.first_violation_runs = Some(cov.schedules + cov.replays);
+                    break;
+                }
+            }
             at = end;
             if let Some(p) = &self.progress {
                 p(cov);
             }
         }
-        (LevelEnd::Clean, next)
+        let Some(mut best) = hit else {
+            let next = results.into_iter().map(|r| r.expect("run").1).collect();
+            return (LevelEnd::Clean, next);
+        };
+        // Pass 2: everything before it in enumeration order, in that order.
+        let before: Vec<usize> = (0..best).filter(|&i| !counted[i]).collect();
+        let mut at = 0;
+        'earlier: while at < before.len() {
+            if self.out_of_budget(cov, started) {
+                break;
+            }
+            let end = self.chunk_end(at, chunk, before.len(), cov);
+            let todo: Vec<usize> = before[at..end]
+                .iter()
+                .copied()
+                .filter(|&i| results[i].is_none())
+                .collect();
+            for (&i, r) in todo.iter().zip(exec(&todo)) {
+                results[i] = Some(r);
+            }
+            for &i in &before[at..end] {
+                cov.schedules += 1;
+                cov.level_run += 1;
+                if results[i].as_ref().is_some_and(|r| r.0) {
+                    best = i;
+                    break 'earlier;
+                }
+            }
+            at = end;
+        }
+        let s = schedules[best].clone();
+        let scenario = self.scenario_for(&s);
+        let outcome = run(&scenario, self.seed);
+        let cx = Counterexample {
+            schedule: s,
+            scenario,
+            outcome,
+        };
+        (LevelEnd::Found(Box::new(cx)), Vec::new())
+    }
+
+    /// Where a chunk starting at `at` of `n` ends: `chunk` long, and no
+    /// further than the run budget allows.
+    fn chunk_end(&self, at: usize, chunk: usize, n: usize, cov: &Coverage) -> usize {
+        let mut end = (at + chunk).min(n);
+        if let Some(m) = self.max_runs {
+            let left = m.saturating_sub(cov.schedules + cov.replays) as usize;
+            end = end.min(at + left.max(1));
+        }
+        end
+    }
+}
+
+/// The search tier of a placement (lower first; see [`Check::run_level`]).
+/// First the most relevant faults (the point's own client or node, longest
+/// first: four, enough for a Redis node's every length) right after an
+/// acquire reply, where the client starts to act on the lock: a pause past
+/// the lease, a kill of the master before replication. Then the two most
+/// relevant right after a grant, the window before the reply (a pause
+/// there outlives the lease unseen). Then every other fault after an
+/// acquire reply; then the rest. Within a tier, enumeration order.
+fn tier(kind: PointKind, rank: usize) -> u8 {
+    match kind {
+        PointKind::AcquireReply if rank < 4 => 0,
+        PointKind::Grant if rank < 2 => 1,
+        PointKind::AcquireReply => 2,
+        _ => 3,
     }
 }
 
