@@ -20,8 +20,8 @@ fn deterministic_across_jobs() {
         (
             "tests/hunt-scenarios/row-12-no-validity-check.toml",
             Kind::Pause,
-            8,
-            16,
+            6, // past two chunks too
+            32,
         ),
         (
             "tests/hunt-scenarios/row-15-sentinel-failover.toml",

@@ -545,12 +545,15 @@ impl Check {
 /// acquire reply, where the client starts to act on the lock: a pause past
 /// the lease, a kill of the master before replication. Then the two most
 /// relevant right after a grant, the window before the reply (a pause
-/// there outlives the lease unseen). Then every other fault after an
-/// acquire reply; then the rest. Within a tier, enumeration order.
+/// there outlives the lease unseen), and the four most relevant right
+/// after a release deleted the key (a lost reply the client re-sends).
+/// Then every other fault after an acquire reply; then the rest. Within a
+/// tier, enumeration order.
 fn tier(kind: PointKind, rank: usize) -> u8 {
     match kind {
         PointKind::AcquireReply if rank < 4 => 0,
         PointKind::Grant if rank < 2 => 1,
+        PointKind::Delete if rank < 4 => 1,
         PointKind::AcquireReply => 2,
         _ => 3,
     }

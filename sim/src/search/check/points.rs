@@ -10,6 +10,7 @@
 //! | replication | a replica applied its master's stream | `at_ms`, the next whole ms |
 //! | fsync | an AOF fsync made writes durable | `at_ms`, the next whole ms |
 //! | expiry | a node's copy of the lock key expired | `at_ms`, the next whole ms |
+//! | delete | a client's command deleted the lock key on a node (a release applied, its reply maybe still in flight; the point's client is the one whose release began last) | `at_ms`, the next whole ms |
 //!
 //! Trigger placements land right after their event, before the process
 //! that recorded it goes on (`delay_ms = 0`); time placements land at the
@@ -33,6 +34,7 @@ pub enum PointKind {
     Replication,
     Fsync,
     Expiry,
+    Delete,
 }
 
 impl PointKind {
@@ -45,6 +47,7 @@ impl PointKind {
             PointKind::Replication => "replication",
             PointKind::Fsync => "fsync",
             PointKind::Expiry => "expiry",
+            PointKind::Delete => "delete",
         }
     }
 }
@@ -101,7 +104,12 @@ impl fmt::Display for Point {
 pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<Point> {
     let mut counts: BTreeMap<Trigger, u32> = BTreeMap::new();
     let mut out = Vec::new();
+    // The client whose release began last: whose command a delete is.
+    let mut releasing = None;
     for e in events {
+        if let EventKind::ReleaseInvoke { client } = e.kind {
+            releasing = Some(client);
+        }
         let trigger = e.kind.trigger();
         let nth = trigger.map(|t| {
             let n = counts.entry(t).or_insert(0);
@@ -124,6 +132,12 @@ pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<P
                 cause: KeyCause::Expiry,
                 ..
             } if k == key => PointKind::Expiry,
+            EventKind::KeyChanged {
+                key: k,
+                owner: None,
+                cause: KeyCause::Command,
+                ..
+            } if k == key => PointKind::Delete,
             _ => continue,
         };
         let when = match (trigger, nth) {
@@ -143,6 +157,7 @@ pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<P
                 | Trigger::Released { client }
                 | Trigger::Renewed { client },
             ) => Some(client),
+            None if kind == PointKind::Delete => releasing,
             None => None,
         };
         let p = Point {

@@ -14,7 +14,7 @@
 //! | `power-loss` | every Redis node, only under `aof-everysec` (elsewhere it loses exactly what a kill loses) | as `kill` |
 //! | `pause` | every client and Redis node | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Redis nodes, Sentinel) |
 //! | `clock-jump` | every client and Redis node, forward | TTL / 2; TTL + 10%; 2 x TTL |
-//! | `partition` | each node cut off from everyone; each client cut off from the Redis nodes only (it still reaches the resource); under Sentinel also the master with the point's client | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Sentinel) |
+//! | `partition` | each node cut off from everyone; each client cut off from the Redis nodes only (it still reaches the resource); under Sentinel also the master with the point's client, on a cluster the lock key's shard master with it | TTL / 2; TTL + 10%; 2 x TTL; failover + TTL (Sentinel), election + TTL (cluster); with `client_retries`, half the request timeout (a lost reply healed before the client library re-sends) |
 //! | `memory-pressure` | every Redis node, only with a `maxmemory_bytes` | filler without a TTL of the room under the limit (`maxmemory` less the empty node's baseline: just enough to reach it, so `noeviction` refuses and a `volatile-*` policy has only TTL keys, the lock's, to evict), 2 x and 4 x that (an `allkeys-*` policy evicts more keys, so the lock is more likely among them); each for TTL / 10 (a burst that is gone while the holder still works), TTL / 2 and TTL + 10% |
 //!
 //! At one point the nodes come most relevant first (the point's client,
@@ -201,6 +201,19 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
         down.push(elected.max(restart));
     }
     let down = longest_first(down);
+    // The other side of a master cut off with the point's client: Sentinel
+    // fails over, a cluster elects the shard's replica.
+    let takeover = match s.redis.topology {
+        Topology::Sentinel => Some((NodeRef::Redis(0), failover)),
+        Topology::Cluster => {
+            let ranges = crate::model::slots::slot_ranges(s.redis.shards);
+            let slot = crate::model::slots::key_hash_slot(s.lock.key.as_bytes());
+            let shard = crate::model::slots::range_of(&ranges, slot).unwrap_or(0);
+            let elected = 2 * s.redis.cluster_node_timeout_ms + 1_000 + ttl;
+            Some((NodeRef::Redis(shard), elected))
+        }
+        _ => None,
+    };
     let mut out = Vec::new();
     for &kind in alphabet {
         match kind {
@@ -246,9 +259,7 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
                     }
                 }
             }
-            Kind::Partition => {
-                partitions(s, p, &nodes, around, sentinel.then_some(failover), &mut out)
-            }
+            Kind::Partition => partitions(s, p, &nodes, around, takeover, &mut out),
             Kind::MemoryPressure => memory_pressure(s, &nodes, around, &mut out),
         }
     }
@@ -286,27 +297,38 @@ fn memory_pressure(s: &Scenario, nodes: &[NodeRef], around: u64, out: &mut Vec<F
 
 /// Each node cut off alone (a client either from everything or from the
 /// Redis nodes only, keeping its link to the resource: the holder that is
-/// not told), and under Sentinel the master with the point's client.
+/// not told), and where a replica can take over (`takeover`: the master
+/// and how long the takeover plus a TTL takes) that master with the
+/// point's client.
 fn partitions(
     s: &Scenario,
     p: &Point,
     nodes: &[NodeRef],
     around: u64,
-    failover: Option<u64>,
+    takeover: Option<(NodeRef, u64)>,
     out: &mut Vec<Fault>,
 ) {
     let ttl = s.lock.ttl_ms.max(2);
+    // A client library that re-sends: a cut that heals before it does.
+    let resend = (s.lock.client_retries > 0).then_some(s.lock.request_timeout_ms / 2);
     let lens = longest_first(
-        [Some(ttl / 2), Some(around), Some(2 * ttl), failover]
-            .into_iter()
-            .flatten()
-            .collect(),
+        [
+            Some(ttl / 2),
+            Some(around),
+            Some(2 * ttl),
+            takeover.map(|t| t.1),
+            resend,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|&ms| ms > 0)
+        .collect(),
     );
     let redis: Vec<NodeRef> = (0..s.redis.nodes).map(NodeRef::Redis).collect();
     let mut cuts: Vec<(Vec<NodeRef>, Vec<NodeRef>)> = Vec::new();
-    if failover.is_some() {
+    if let Some((master, _)) = takeover {
         if let Some(c) = p.client {
-            let side = vec![NodeRef::Redis(0), NodeRef::Client(c)];
+            let side = vec![master, NodeRef::Client(c)];
             let rest = everyone_but(s, &side);
             cuts.push((side, rest));
         }
