@@ -107,6 +107,8 @@ fn a_budget_that_ends_first_is_exit_3_and_bad_input_exit_2() {
         vec!["check", &safe, "--shard", "3/2"],
         vec!["check", "no-such-file.toml"],
         vec!["check", &safe, "--faults", "0"],
+        vec!["check", &safe, "--want", "LR"],
+        vec!["check", &safe, "--want", "L", "--shard", "0/2"],
     ] {
         let out = locksim(&dir, &bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));

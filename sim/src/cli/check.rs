@@ -10,6 +10,7 @@
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::model::{Scenario, Verdict as RunVerdict};
+use crate::oracle::ViolationKind;
 use crate::report::{repro_line, write_atomic, write_report};
 use crate::scenario::{load_scenario, parse_scenario_unchecked};
 use crate::search::check::shard::{self, Merged, ShardResult};
@@ -76,6 +77,10 @@ pub struct CheckArgs {
     /// Print one JSON object (no progress bar).
     #[arg(long)]
     pub json: bool,
+    /// Count only violations of one kind: `L` (two clients held the lock at
+    /// once) or `R` (the resource accepted a stale write).
+    #[arg(long, value_name = "L|R", conflicts_with_all = ["shard", "merge", "suggest"])]
+    pub want: Option<String>,
 }
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
@@ -113,6 +118,16 @@ pub fn check(args: &CheckArgs) -> i32 {
     }
     if let Some(seed) = args.seed {
         c = c.seed(seed);
+    }
+    match args.want.as_deref() {
+        None => {}
+        Some("L" | "l") => c = c.want(Some(ViolationKind::L)),
+        Some("R" | "r") => c = c.want(Some(ViolationKind::R)),
+        Some(other) => {
+            return fail(format!(
+                "--want: `{other}` is not a violation kind; use L (two holders) or R (a stale write accepted)"
+            ))
+        }
     }
     c = c.jobs(args.jobs.unwrap_or_else(default_jobs));
     if let Some(b) = args.budget {

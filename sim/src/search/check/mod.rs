@@ -45,6 +45,7 @@ pub mod space;
 pub mod suggest;
 
 use crate::model::{Fault, FaultSpec, Scenario, Verdict as RunVerdict};
+use crate::oracle::ViolationKind;
 use crate::search::hunt::Shard;
 use crate::search::sweep::{default_jobs, sweep};
 use crate::world::nemesis::quiet;
@@ -211,6 +212,8 @@ pub struct Check {
     max_time: Option<Duration>,
     shard: Shard,
     progress: Option<OnProgress>,
+    /// Only violations of this kind count (`None`: any).
+    want: Option<ViolationKind>,
 }
 
 impl Check {
@@ -233,7 +236,24 @@ impl Check {
             max_time: None,
             shard: Shard::ALL,
             progress: None,
+            want: None,
         }
+    }
+
+    /// Counts only violations of `kind`: L (two holders at once) or R (a
+    /// stale write accepted), e.g. a Redlock's two holders without the
+    /// stale writes a pause past the validity makes anyway.
+    pub fn want(mut self, kind: Option<ViolationKind>) -> Check {
+        self.want = kind;
+        self
+    }
+
+    /// Whether `o` is a violation this check counts.
+    pub fn counts(&self, o: &RunOutcome) -> bool {
+        o.verdict() == RunVerdict::Violation
+            && self
+                .want
+                .is_none_or(|k| o.check.violations.iter().any(|v| v.kind == k))
     }
 
     pub fn seed(mut self, seed: u64) -> Check {
@@ -329,7 +349,7 @@ impl Check {
             alphabet: self.alphabet.clone(),
             wall: started.elapsed(),
         };
-        if root.verdict() == RunVerdict::Violation {
+        if self.counts(&root) {
             let cx = Counterexample {
                 schedule: Schedule {
                     placements: Vec::new(),
@@ -448,7 +468,7 @@ impl Check {
                         true => points(&o.history.events, key, s.last_us() + 1, heal_us),
                         false => Vec::new(),
                     };
-                    (o.verdict() == RunVerdict::Violation, pts)
+                    (self.counts(&o), pts)
                 },
                 &|_| {},
             )

@@ -90,7 +90,6 @@
 use super::points::{points, Point};
 use super::space::{faults_at, Kind};
 use super::{describe, Check, Counterexample, Coverage, Placement, Schedule};
-use crate::model::Verdict as RunVerdict;
 use crate::search::sweep::sweep;
 use crate::world::run::run;
 use rand::seq::index;
@@ -285,7 +284,7 @@ pub fn random(check: &Check, draws: u64) -> RandomReport {
         bound: bound(f, k, run_draws),
         wall: started.elapsed(),
     };
-    if root.verdict() == RunVerdict::Violation {
+    if check.counts(&root) {
         let schedule = Schedule {
             placements: Vec::new(),
             order: Vec::new(),
@@ -324,11 +323,11 @@ pub fn random(check: &Check, draws: u64) -> RandomReport {
             jobs,
             |&i| {
                 let s = draw(seed, i, k, &choices);
-                run(&check.scenario_for(&s), seed).verdict()
+                check.counts(&run(&check.scenario_for(&s), seed))
             },
             &|_| {},
         );
-        if let Some(j) = verdicts.iter().position(|v| *v == RunVerdict::Violation) {
+        if let Some(j) = verdicts.iter().position(|&v| v) {
             let i = batch[j];
             let schedule = draw(seed, i, k, &choices);
             let scenario = check.scenario_for(&schedule);
