@@ -369,12 +369,17 @@ fn print_report(
         return;
     }
     println!("{name}: {summary}");
-    let rate = (cov.schedules + cov.replays) as f64 / wall.as_secs_f64().max(1e-9);
-    println!(
-        "{} runs in {:.1} s ({rate:.0} runs/s)",
-        cov.schedules + cov.replays,
-        wall.as_secs_f64()
-    );
+    let runs = cov.schedules + cov.replays;
+    if wall.is_zero() {
+        // A merge: the runs were made by the shards.
+        println!("{runs} runs, made by the shards merged");
+    } else {
+        let rate = runs as f64 / wall.as_secs_f64().max(1e-9);
+        println!(
+            "{runs} runs in {:.1} s ({rate:.0} runs/s)",
+            wall.as_secs_f64()
+        );
+    }
     if let Some(w) = written {
         println!("minimal scenario: {}", w.minimal.display());
         println!("report:           {}", w.report.join("report.md").display());

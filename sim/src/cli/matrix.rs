@@ -3,11 +3,15 @@
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::report::write_atomic;
-use crate::search::matrix::{run_matrix, CellStatus, FaultClass, MatrixCell};
+use crate::search::hunt::Shard;
+use crate::search::matrix::{
+    measure_cells, summarise_all, CellStatus, FaultClass, MatrixCell, RunStat,
+};
 use crate::search::sweep::default_jobs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use locksim_models::Algorithm;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -29,9 +33,34 @@ pub struct MatrixArgs {
     pub scenarios: Option<PathBuf>,
     /// The library matrix instead: every library profile at its current
     /// version under each fault class, into libraries.{md,json,svg}.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["shard", "merge"])]
     pub libraries: bool,
+    /// Measure only the cells whose index is I mod N and write their raw
+    /// runs to DIR/matrix-shard-I-of-N.json (DIR: --out, default
+    /// ./reports), for `--merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Join the shard files found in these directories into
+    /// matrix.{md,json,svg} in --out: the cells one machine would give.
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with = "shard")]
+    pub merge: Vec<PathBuf>,
 }
+
+/// What `--shard` writes: one shard's cells, raw.
+#[derive(Serialize, Deserialize)]
+struct ShardFile {
+    format: String,
+    seeds: u64,
+    shard_index: u64,
+    shard_count: u64,
+    /// Wall time of the shard's measurement, seconds.
+    wall_s: f64,
+    /// Threads it ran on.
+    jobs: usize,
+    cells: Vec<(usize, Vec<RunStat>)>,
+}
+
+const SHARD_FORMAT: &str = "locksim-matrix-shard/1";
 
 /// `locksim matrix`
 pub fn matrix(args: &MatrixArgs) -> i32 {
@@ -43,6 +72,16 @@ pub fn matrix(args: &MatrixArgs) -> i32 {
     if args.libraries {
         return libraries(args, jobs);
     }
+    if !args.merge.is_empty() {
+        return merge(args);
+    }
+    let shard = match args.shard.as_deref().map(Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --shard: {e}");
+            return EXIT_USAGE;
+        }
+    };
     if let Some(dir) = &args.scenarios {
         for c in crate::search::matrix::cells() {
             let s = c.scenario();
@@ -69,27 +108,158 @@ pub fn matrix(args: &MatrixArgs) -> i32 {
     }
     let start = Instant::now();
     let b = bar.clone();
-    let cells = run_matrix(args.seeds, jobs, &move |done, total| {
+    let select = move |i: usize| shard.is_none_or(|s| s.owns(i as u64));
+    let raw = measure_cells(args.seeds, jobs, &select, &move |done, total| {
         b.set_length(total as u64);
         b.set_position(done as u64);
     });
     bar.finish_and_clear();
     let wall = start.elapsed();
-    let md = render_md(&cells, args.seeds, jobs, wall);
-    let json = serde_json::to_string_pretty(&cells).expect("cells serialize");
+    if let Some(s) = shard {
+        let file = ShardFile {
+            format: SHARD_FORMAT.into(),
+            seeds: args.seeds,
+            shard_index: s.index,
+            shard_count: s.count,
+            wall_s: wall.as_secs_f64(),
+            jobs,
+            cells: raw,
+        };
+        let path = out.join(format!("matrix-shard-{}-of-{}.json", s.index, s.count));
+        let json = serde_json::to_string(&file).expect("shard serializes");
+        if let Err(e) = write_atomic(&path, json.as_bytes()) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+        println!(
+            "shard {}/{}: {} cells x {} seeds in {:.1} s; written to {}",
+            s.index,
+            s.count,
+            file.cells.len(),
+            args.seeds,
+            wall.as_secs_f64(),
+            path.display()
+        );
+        return EXIT_OK;
+    }
+    let cells = summarise_all(&raw).expect("every cell was measured");
+    write_matrix(&out, &cells, args.seeds, jobs, wall)
+}
+
+/// `locksim matrix --merge DIR...`: every shard file of one matrix (the
+/// same seeds and shard count, each shard once) into the reports one
+/// machine writes.
+fn merge(args: &MatrixArgs) -> i32 {
+    let mut shards: Vec<ShardFile> = Vec::new();
+    for dir in &args.merge {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", dir.display());
+                return EXIT_USAGE;
+            }
+        };
+        let mut names: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("matrix-shard-") && n.ends_with(".json"))
+            })
+            .collect();
+        names.sort();
+        for p in names {
+            let parsed = std::fs::read_to_string(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<ShardFile>(&t).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(f) if f.format == SHARD_FORMAT => shards.push(f),
+                Ok(f) => {
+                    eprintln!(
+                        "error: {}: format {:?}, expected {SHARD_FORMAT:?}",
+                        p.display(),
+                        f.format
+                    );
+                    return EXIT_USAGE;
+                }
+                Err(e) => {
+                    eprintln!("error: {}: not a matrix shard file: {e}", p.display());
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    }
+    let Some(first) = shards.first() else {
+        eprintln!(
+            "error: no matrix-shard-*.json in {:?}; write them with `locksim matrix --shard I/N`",
+            args.merge
+        );
+        return EXIT_USAGE;
+    };
+    let (seeds, count) = (first.seeds, first.shard_count);
+    let mut seen = vec![false; count as usize];
+    for f in &shards {
+        if f.seeds != seeds || f.shard_count != count {
+            eprintln!(
+                "error: shard {}/{} ({} seeds) is not part of the same matrix as shard {}/{count} ({seeds} seeds)",
+                f.shard_index, f.shard_count, f.seeds, first.shard_index
+            );
+            return EXIT_USAGE;
+        }
+        match seen.get_mut(f.shard_index as usize) {
+            Some(s) if !*s => *s = true,
+            Some(_) => {
+                eprintln!("error: shard {}/{count} appears twice", f.shard_index);
+                return EXIT_USAGE;
+            }
+            None => {
+                eprintln!("error: shard {}/{count} is out of range", f.shard_index);
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        eprintln!("error: shard {missing}/{count} is missing");
+        return EXIT_USAGE;
+    }
+    let wall = shards.iter().map(|f| f.wall_s).fold(0.0, f64::max);
+    let jobs = shards.iter().map(|f| f.jobs).sum();
+    let raw: Vec<(usize, Vec<RunStat>)> = shards.into_iter().flat_map(|f| f.cells).collect();
+    let cells = match summarise_all(&raw) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: the shards do not make one matrix: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
+    write_matrix(&out, &cells, seeds, jobs, Duration::from_secs_f64(wall))
+}
+
+/// Writes matrix.{md,json,svg} into `out` and prints the grid and any
+/// disagreement with the ground truth (exit 1 then).
+fn write_matrix(
+    out: &std::path::Path,
+    cells: &[MatrixCell],
+    seeds: u64,
+    jobs: usize,
+    wall: Duration,
+) -> i32 {
+    let md = render_md(cells, seeds, jobs, wall);
+    let json = serde_json::to_string_pretty(cells).expect("cells serialize");
     let written = write_atomic(&out.join("matrix.md"), md.as_bytes())
         .and_then(|_| write_atomic(&out.join("matrix.json"), json.as_bytes()))
-        .and_then(|_| write_svg(&out, &cells));
+        .and_then(|_| write_svg(out, cells));
     if let Err(e) = written {
         eprintln!("error: cannot write into {}: {e}", out.display());
         return EXIT_USAGE;
     }
-    print!("{}", grid(&cells));
+    print!("{}", grid(cells));
     let disagree: Vec<&MatrixCell> = cells.iter().filter(|c| c.agrees == Some(false)).collect();
     println!(
         "\n{} cells, {} runs each, {:.1} s; written to {}/matrix.{{md,json,svg}}",
         cells.len(),
-        args.seeds,
+        seeds,
         wall.as_secs_f64(),
         out.display()
     );

@@ -22,7 +22,7 @@ use crate::world::run::run;
 use crate::scenario::{support_gap_fault, support_gap_scenario};
 use crate::search::sweep::sweep;
 use locksim_models::Algorithm;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// A column of the matrix.
@@ -399,7 +399,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 /// What one run contributes to a cell (here and in the library matrix).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct RunStat {
     pub violation: bool,
     pub l: bool,
@@ -429,24 +429,33 @@ impl RunStat {
 }
 
 /// Measures every cell on seeds `0..seeds` with `jobs` threads.
-/// `progress(done, total)` after each run.
+/// Measures every cell on seeds `0..seeds` with `jobs` threads.
 pub fn run_matrix(
     seeds: u64,
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<MatrixCell> {
+    summarise_all(&measure_cells(seeds, jobs, &|_| true, progress))
+        .expect("every cell was measured")
+}
+
+/// The raw runs of the cells whose index `select` accepts (a shard of the
+/// matrix: `--shard I/N` takes the cells with index mod N = I), in cell
+/// order. A cell that is not available yet has no runs.
+pub fn measure_cells(
+    seeds: u64,
+    jobs: usize,
+    select: &dyn Fn(usize) -> bool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<(usize, Vec<RunStat>)> {
     let specs = cells();
-    let status: Vec<CellStatus> = specs
-        .iter()
-        .map(|c| match c.unavailable() {
-            Some(why) => CellStatus::NotAvailableYet(why),
-            None => CellStatus::Measured,
-        })
-        .collect();
+    let available: Vec<bool> = specs.iter().map(|c| c.unavailable().is_none()).collect();
     let scenarios: Vec<Scenario> = specs.iter().map(|c| c.scenario()).collect();
-    let work: Vec<(usize, u64)> = (0..specs.len())
-        .filter(|&i| status[i] == CellStatus::Measured)
-        .flat_map(|i| (0..seeds).map(move |seed| (i, seed)))
+    let chosen: Vec<usize> = (0..specs.len()).filter(|&i| select(i)).collect();
+    let work: Vec<(usize, u64)> = chosen
+        .iter()
+        .filter(|&&i| available[i])
+        .flat_map(|&i| (0..seeds).map(move |seed| (i, seed)))
         .collect();
     let total = work.len();
     let stats = sweep(
@@ -455,17 +464,47 @@ pub fn run_matrix(
         |&(i, seed)| RunStat::measure(&scenarios[i], seed),
         &|done| progress(done, total),
     );
-    let mut out = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.iter().enumerate() {
-        let runs: Vec<RunStat> = work
-            .iter()
-            .zip(&stats)
-            .filter(|((j, _), _)| *j == i)
-            .map(|(_, s)| *s)
-            .collect();
-        out.push(summarise(*spec, status[i].clone(), &runs));
+    chosen
+        .into_iter()
+        .map(|i| {
+            let runs = work
+                .iter()
+                .zip(&stats)
+                .filter(|((j, _), _)| *j == i)
+                .map(|(_, s)| *s)
+                .collect();
+            (i, runs)
+        })
+        .collect()
+}
+
+/// Every cell from its raw runs (from one machine, or merged from
+/// shards): an error names a cell index that is missing or given twice.
+pub fn summarise_all(raw: &[(usize, Vec<RunStat>)]) -> Result<Vec<MatrixCell>, String> {
+    let specs = cells();
+    let mut by_index: Vec<Option<&Vec<RunStat>>> = vec![None; specs.len()];
+    for (i, runs) in raw {
+        let slot = by_index
+            .get_mut(*i)
+            .ok_or_else(|| format!("cell {i} does not exist (this build has {})", specs.len()))?;
+        if slot.is_some() {
+            return Err(format!("cell {i} appears twice"));
+        }
+        *slot = Some(runs);
     }
-    out
+    specs
+        .iter()
+        .zip(by_index)
+        .enumerate()
+        .map(|(i, (spec, runs))| {
+            let runs = runs.ok_or_else(|| format!("cell {i} is missing"))?;
+            let status = match spec.unavailable() {
+                Some(why) => CellStatus::NotAvailableYet(why),
+                None => CellStatus::Measured,
+            };
+            Ok(summarise(*spec, status, runs))
+        })
+        .collect()
 }
 
 fn summarise(spec: CellSpec, status: CellStatus, runs: &[RunStat]) -> MatrixCell {
