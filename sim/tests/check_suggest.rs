@@ -106,8 +106,8 @@ fn restart_without_persistence_is_fixed_by_aof_always_and_a_delayed_restart() {
     );
     let (m, _) = find(&r, "ttl-x2");
     assert_eq!(m.scenario.as_ref().unwrap().lock.ttl_ms, 2 * s.lock.ttl_ms);
-    // Not applicable (a single node has no replicas) or not modelled in
-    // this build: said so, never checked.
+    // Not applicable (a single node has no replicas; no library profile to
+    // upgrade): said so, never checked.
     for name in ["min-replicas", "library-upgrade"] {
         let (m, report) = find(&r, name);
         assert!(m.scenario.is_err() && report.is_none(), "{name}");
@@ -187,4 +187,47 @@ fn min_replicas_is_checked_on_a_sentinel_failover_and_does_not_certify_it() {
     let m = mitigations(mitigated);
     let (_, why) = (m[5].name, m[5].scenario.as_ref().unwrap_err());
     assert!(why.contains("already `min_replicas_to_write = 1`"), "{why}");
+}
+
+/// A library upgrade is offered where the scenario names a profile: the
+/// profile's current version, with every [lock] key the scenario set on
+/// top of its version kept; re-checked like any mitigation. Redisson
+/// 3.11 (no WAIT) upgraded to the current version waits for a replica,
+/// so the kill right after the grant (row 36) no longer breaks it; a
+/// kill after the acquire reply still does (row 37: WAIT is not
+/// consensus), and the check says so.
+#[test]
+fn a_library_upgrade_keeps_the_scenarios_own_keys_and_is_rechecked() {
+    let mut s = load("../scenarios/redisson-3-11-0-sentinel-kill-after-grant.toml");
+    s.lock.request_timeout_ms = 777; // a key the scenario sets itself
+    let m = mitigations(&s);
+    let (up, _) = m
+        .iter()
+        .map(|x| (x, ()))
+        .find(|(x, _)| x.name == "library-upgrade")
+        .expect("offered");
+    assert_eq!(up.what, "library = \"redisson@4.7.0\"");
+    let u = up.scenario.as_ref().expect("applicable");
+    assert_eq!(u.lock.library.as_deref(), Some("redisson@4.7.0"));
+    assert_eq!(u.lock.request_timeout_ms, 777, "the scenario's own key");
+    assert_eq!(
+        u.lock.sync_replicas,
+        locksim_models::SyncReplicas::Any,
+        "4.7.0's WAIT rule"
+    );
+    assert!(u.lock.single_server_no_resend, "a 3.37 change");
+    // Already current: not applicable.
+    let now = load("../scenarios/redisson-4-7-0-resent-acquire-runs-twice.toml");
+    let m = mitigations(&now);
+    let up = m.iter().find(|x| x.name == "library-upgrade").unwrap();
+    assert!(up.scenario.as_ref().unwrap_err().contains("already"));
+    // Re-checked: a kill at any decision point still breaks 4.7.0.
+    let r = suggest(&check_with(Kind::Kill), &s);
+    let (_, report) = find(&r, "library-upgrade");
+    let report = report.as_ref().expect("checked");
+    assert!(
+        matches!(report.verdict, Verdict::Counterexample(_)),
+        "{}",
+        report.summary()
+    );
 }

@@ -13,7 +13,7 @@
 //! | delayed restart | `restart_delay_ms = ttl_ms` | already at least the TTL |
 //! | larger TTL margin | `ttl_ms` doubled | never |
 //! | min replicas | `min_replicas_to_write = 1` | already on; masters without replicas (`single`, `independent`) |
-//! | library upgrade | a newer library profile | always: no library profiles in this build (issue 11) |
+//! | library upgrade | `library = "NAME@CURRENT"`, the profile's current version, keeping every other `[lock]` key the scenario set | no `library`; already at or past the current version |
 //! | no eviction | `maxmemory_policy = "noeviction"` (row 51: writes are refused instead of keys evicted) | no `maxmemory_bytes`; already `noeviction` |
 //!
 //! [`suggest`] runs one check per applicable mitigation through a closure
@@ -131,11 +131,8 @@ pub fn mitigations(s: &Scenario) -> Vec<Mitigation> {
             Ok(min_replicas)
         },
     ));
-    out.push(Mitigation {
-        name: "library-upgrade",
-        what: "a library version upgrade".into(),
-        scenario: Err("no library profiles in this build yet (issue 11)".into()),
-    });
+    let (what, upgraded) = library_upgrade(s);
+    out.push(make(s, "library-upgrade", what, upgraded));
 
     let mut refusing = s.clone();
     refusing.redis.maxmemory_policy = MaxmemoryPolicy::NoEviction;
@@ -152,6 +149,49 @@ pub fn mitigations(s: &Scenario) -> Vec<Mitigation> {
         },
     ));
     out
+}
+
+/// The scenario's library at its profile's current version. The keys the
+/// scenario set on top of its version's profile (where its lock differs
+/// from that profile) are kept; every other key takes the current
+/// version's value.
+fn library_upgrade(s: &Scenario) -> (String, Result<Scenario, String>) {
+    use locksim_models::library::{self, Version};
+    let Some(spec) = s.lock.library.as_deref() else {
+        return (
+            "a library version upgrade".into(),
+            Err("no `library = \"NAME@VERSION\"`: no profile to upgrade".into()),
+        );
+    };
+    let resolved = match library::resolve(spec) {
+        Ok(r) => r,
+        Err(e) => return ("a library version upgrade".into(), Err(e.message)),
+    };
+    let p = resolved.profile;
+    let current = Version::parse(p.current).expect("profile versions parse");
+    let what = format!("library = \"{}@{}\"", p.name, p.current);
+    if resolved.version >= current {
+        return (what, Err(format!("already at {} ({})", p.name, p.current)));
+    }
+    let as_map = |c: &locksim_models::LockConfig| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => unreachable!("a LockConfig serializes to an object"),
+    };
+    let old = as_map(&resolved.config);
+    let mut new = as_map(&p.at(&current));
+    for (k, v) in as_map(&s.lock) {
+        if k != "library" && old.get(&k) != Some(&v) {
+            new.insert(k, v);
+        }
+    }
+    let upgraded = serde_json::from_value(serde_json::Value::Object(new))
+        .map_err(|e| format!("the upgraded [lock] does not parse: {e}"))
+        .map(|lock| {
+            let mut m = s.clone();
+            m.lock = lock;
+            m
+        });
+    (what, upgraded)
 }
 
 /// A mitigation; an applicable one is renamed, described in `about`, and
