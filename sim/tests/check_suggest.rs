@@ -222,7 +222,7 @@ fn a_library_upgrade_keeps_the_scenarios_own_keys_and_is_rechecked() {
     let up = m.iter().find(|x| x.name == "library-upgrade").unwrap();
     assert!(up.scenario.as_ref().unwrap_err().contains("already"));
     // Re-checked: a kill at any decision point still breaks 4.7.0.
-    let r = suggest(&check_with(Kind::Kill), &s);
+    let r = suggest(check_with(Kind::Kill), &s);
     let (_, report) = find(&r, "library-upgrade");
     let report = report.as_ref().expect("checked");
     assert!(
