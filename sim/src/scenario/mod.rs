@@ -40,6 +40,7 @@
 pub mod defaults;
 pub mod error;
 mod faults;
+mod lock_section;
 mod memory;
 mod parse;
 mod redis_section;

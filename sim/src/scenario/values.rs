@@ -358,3 +358,11 @@ pub(crate) fn nonempty(cx: &Cx, s: &Sect, e: &Entry) -> Result<String, ScenarioE
     }
     Ok(v.to_string())
 }
+
+pub(crate) fn missing(cx: &Cx, s: &Sect, key: &str, hint: impl Into<String>) -> ScenarioError {
+    cx.err(
+        &s.loc,
+        format!("missing required key `{}` in {}", s.name(key), s.title()),
+        hint,
+    )
+}
