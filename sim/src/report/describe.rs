@@ -4,6 +4,7 @@
 //! All formatting here is integer-based (no float `Display` whose last
 //! digit could differ), so reports stay byte-identical across runs.
 
+use crate::history::{DiskOp, KeyCause, LoadSource};
 use crate::model::clock::{MONO_EPOCH_MS, WALL_EPOCH_MS};
 use crate::model::{Fault, NodeRef, Scenario, Trigger, When};
 use locksim_models::Reply;
@@ -385,5 +386,68 @@ mod tests {
             reply(&Reply::Array(Some(vec![Reply::Int(1), Reply::nil()]))),
             "[(integer) 1, (nil)]"
         );
+    }
+}
+
+/// A `key-changed` line: the causes a command line does not already show.
+pub fn key_changed_text(
+    key: &str,
+    owner: Option<&str>,
+    expires_ms: Option<i64>,
+    cause: KeyCause,
+) -> (char, String) {
+    let why = match cause {
+        KeyCause::Command => "by a command",
+        KeyCause::Expiry => "by expiry",
+        KeyCause::Eviction => "EVICTED under maxmemory",
+        KeyCause::Crash => "by the crash",
+        KeyCause::Load => "by the load from disk",
+        KeyCause::Replication => "by the master's stream",
+        KeyCause::Resync => "by a full resync",
+    };
+    let what = match owner {
+        None => "gone".to_string(),
+        Some(o) => {
+            let until = expires_ms
+                .map(|w| format!(" until {}", wall(w)))
+                .unwrap_or_default();
+            format!("held by {}{until}", short_value(o))
+        }
+    };
+    ('k', format!("`{key}` {what} ({why})"))
+}
+
+/// A persistence operation in words.
+pub fn disk_text(op: &DiskOp) -> String {
+    match op {
+        DiskOp::Load {
+            source,
+            keys,
+            dropped,
+        } => {
+            let from = match source {
+                LoadSource::Rdb { age_ms } => {
+                    format!("rdb taken {} earlier", dur_ms(*age_ms as u64))
+                }
+                LoadSource::Aof { base, replayed } => format!(
+                    "aof{}, {replayed} op(s) replayed",
+                    if *base { " (base + log)" } else { "" }
+                ),
+            };
+            let gone = if dropped.is_empty() {
+                String::new()
+            } else {
+                format!("; dropped expired: {}", dropped.join(", "))
+            };
+            format!("load: {from}: {keys} key(s){gone}")
+        }
+        DiskOp::Fsync { ops, synced } => {
+            format!("fsync: {ops} op(s) made durable, {synced} synced")
+        }
+        DiskOp::Snapshot { keys, changes } => {
+            format!("snapshot: rdb of {keys} key(s) after {changes} change(s)")
+        }
+        DiskOp::ResyncStored { keys } => format!("snapshot: full resync stored, {keys} key(s)"),
+        DiskOp::Lost { ops } => format!("lost: power loss dropped {ops} unsynced aof op(s)"),
     }
 }

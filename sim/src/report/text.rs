@@ -53,7 +53,7 @@
 //! made (its `$`/`G` line shows them); first
 //! boots at time zero; clocks that start exact.
 
-use crate::history::{fmt_true, CallEnd, DiskOp, Event, EventKind, KeyCause, LoadSource};
+use crate::history::{fmt_true, CallEnd, DiskOp, Event, EventKind, KeyCause};
 use crate::model::WriteOutcome;
 use crate::model::{Fault, Scenario, Topology};
 use crate::report::describe;
@@ -388,8 +388,8 @@ pub fn line(scenario: &Scenario, outcome: &Outcome, scripts: &describe::Scripts,
             expires_ms,
             cause,
             ..
-        } => key_changed_text(k, owner.as_deref(), *expires_ms, *cause),
-        EventKind::Disk { op, .. } => ('d', disk_text(op)),
+        } => describe::key_changed_text(k, owner.as_deref(), *expires_ms, *cause),
+        EventKind::Disk { op, .. } => ('d', describe::disk_text(op)),
         EventKind::FullResync {
             master,
             keys,
@@ -553,68 +553,5 @@ fn line_of(index: usize, e: &Event, sym: char, text: String) -> Line {
             .unwrap_or_default(),
         sym,
         text,
-    }
-}
-
-/// A `key-changed` line: the causes a command line does not already show.
-fn key_changed_text(
-    key: &str,
-    owner: Option<&str>,
-    expires_ms: Option<i64>,
-    cause: KeyCause,
-) -> (char, String) {
-    let why = match cause {
-        KeyCause::Command => "by a command",
-        KeyCause::Expiry => "by expiry",
-        KeyCause::Eviction => "EVICTED under maxmemory",
-        KeyCause::Crash => "by the crash",
-        KeyCause::Load => "by the load from disk",
-        KeyCause::Replication => "by the master's stream",
-        KeyCause::Resync => "by a full resync",
-    };
-    let what = match owner {
-        None => "gone".to_string(),
-        Some(o) => {
-            let until = expires_ms
-                .map(|w| format!(" until {}", describe::wall(w)))
-                .unwrap_or_default();
-            format!("held by {}{until}", describe::short_value(o))
-        }
-    };
-    ('k', format!("`{key}` {what} ({why})"))
-}
-
-/// A persistence operation in words.
-fn disk_text(op: &DiskOp) -> String {
-    match op {
-        DiskOp::Load {
-            source,
-            keys,
-            dropped,
-        } => {
-            let from = match source {
-                LoadSource::Rdb { age_ms } => {
-                    format!("rdb taken {} earlier", describe::dur_ms(*age_ms as u64))
-                }
-                LoadSource::Aof { base, replayed } => format!(
-                    "aof{}, {replayed} op(s) replayed",
-                    if *base { " (base + log)" } else { "" }
-                ),
-            };
-            let gone = if dropped.is_empty() {
-                String::new()
-            } else {
-                format!("; dropped expired: {}", dropped.join(", "))
-            };
-            format!("load: {from}: {keys} key(s){gone}")
-        }
-        DiskOp::Fsync { ops, synced } => {
-            format!("fsync: {ops} op(s) made durable, {synced} synced")
-        }
-        DiskOp::Snapshot { keys, changes } => {
-            format!("snapshot: rdb of {keys} key(s) after {changes} change(s)")
-        }
-        DiskOp::ResyncStored { keys } => format!("snapshot: full resync stored, {keys} key(s)"),
-        DiskOp::Lost { ops } => format!("lost: power loss dropped {ops} unsynced aof op(s)"),
     }
 }
