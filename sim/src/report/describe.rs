@@ -334,61 +334,6 @@ pub fn script_calls(script: &str) -> String {
     found.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(",")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use locksim_models::argv;
-
-    #[test]
-    fn durations_and_clocks_read_naturally() {
-        assert_eq!(dur_ms(250), "250 ms");
-        assert_eq!(dur_ms(15_000), "15 s");
-        assert_eq!(dur_ms(1500), "1.5 s");
-        assert_eq!(signed_ms(-40), "-40 ms");
-        assert_eq!(signed_ms(20_000), "+20 s");
-        assert_eq!(wall(WALL_EPOCH_MS + 10_012), "22:13:30.012");
-        assert_eq!(mono(MONO_EPOCH_MS as u64 + 12_345), "12.345");
-        assert_eq!(wall_skew(WALL_EPOCH_MS + 25_000, 5_000_000), "+20.000");
-        assert_eq!(ppm(-40.0), "-40 ppm");
-        assert_eq!(ppm(12.5), "+12.5 ppm");
-    }
-
-    #[test]
-    fn scripts_and_values_are_shortened() {
-        let text = "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\n";
-        let s = crate::scenario::parse_scenario(text, "x.toml").unwrap_or_else(|e| panic!("{e}"));
-        let scripts = Scripts::new(&s);
-        let release = locksim_models::set_nx_px::RELEASE_SCRIPT;
-        let cmd = argv([
-            "EVAL",
-            release,
-            "1",
-            "lock",
-            "27be8394119090136f4de38408d73bc7",
-        ]);
-        assert_eq!(
-            command(&cmd, &scripts),
-            "EVAL «compare-and-delete» 1 lock 27be83…"
-        );
-        assert_eq!(script_calls(release), "get,del");
-        let inline = argv(["EVAL", "return redis.call(\"del\",KEYS[1])", "1", "lock"]);
-        assert_eq!(command(&inline, &scripts), "EVAL «lua: del» 1 lock");
-        let set = argv([
-            "SET",
-            "lock",
-            "d60501a78fc27e5c4fcacf4101e31e68",
-            "NX",
-            "PX",
-            "10000",
-        ]);
-        assert_eq!(command(&set, &scripts), "SET lock d60501… NX PX 10000");
-        assert_eq!(
-            reply(&Reply::Array(Some(vec![Reply::Int(1), Reply::nil()]))),
-            "[(integer) 1, (nil)]"
-        );
-    }
-}
-
 /// A `key-changed` line: the causes a command line does not already show.
 pub fn key_changed_text(
     key: &str,
@@ -449,5 +394,60 @@ pub fn disk_text(op: &DiskOp) -> String {
         }
         DiskOp::ResyncStored { keys } => format!("snapshot: full resync stored, {keys} key(s)"),
         DiskOp::Lost { ops } => format!("lost: power loss dropped {ops} unsynced aof op(s)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use locksim_models::argv;
+
+    #[test]
+    fn durations_and_clocks_read_naturally() {
+        assert_eq!(dur_ms(250), "250 ms");
+        assert_eq!(dur_ms(15_000), "15 s");
+        assert_eq!(dur_ms(1500), "1.5 s");
+        assert_eq!(signed_ms(-40), "-40 ms");
+        assert_eq!(signed_ms(20_000), "+20 s");
+        assert_eq!(wall(WALL_EPOCH_MS + 10_012), "22:13:30.012");
+        assert_eq!(mono(MONO_EPOCH_MS as u64 + 12_345), "12.345");
+        assert_eq!(wall_skew(WALL_EPOCH_MS + 25_000, 5_000_000), "+20.000");
+        assert_eq!(ppm(-40.0), "-40 ppm");
+        assert_eq!(ppm(12.5), "+12.5 ppm");
+    }
+
+    #[test]
+    fn scripts_and_values_are_shortened() {
+        let text = "name = \"x\"\nexpect = \"safe\"\n[lock]\nalgorithm = \"set-nx-px\"\n";
+        let s = crate::scenario::parse_scenario(text, "x.toml").unwrap_or_else(|e| panic!("{e}"));
+        let scripts = Scripts::new(&s);
+        let release = locksim_models::set_nx_px::RELEASE_SCRIPT;
+        let cmd = argv([
+            "EVAL",
+            release,
+            "1",
+            "lock",
+            "27be8394119090136f4de38408d73bc7",
+        ]);
+        assert_eq!(
+            command(&cmd, &scripts),
+            "EVAL «compare-and-delete» 1 lock 27be83…"
+        );
+        assert_eq!(script_calls(release), "get,del");
+        let inline = argv(["EVAL", "return redis.call(\"del\",KEYS[1])", "1", "lock"]);
+        assert_eq!(command(&inline, &scripts), "EVAL «lua: del» 1 lock");
+        let set = argv([
+            "SET",
+            "lock",
+            "d60501a78fc27e5c4fcacf4101e31e68",
+            "NX",
+            "PX",
+            "10000",
+        ]);
+        assert_eq!(command(&set, &scripts), "SET lock d60501… NX PX 10000");
+        assert_eq!(
+            reply(&Reply::Array(Some(vec![Reply::Int(1), Reply::nil()]))),
+            "[(integer) 1, (nil)]"
+        );
     }
 }
