@@ -14,9 +14,8 @@
 //! does. The failover class runs on Sentinel (Redisson's topology); it is
 //! skipped for the Redlock libraries, which run on independent masters.
 
-use super::matrix::{base, wilson, FaultClass, RunStat};
+use super::matrix::{base, sweep_cells, wilson, FaultClass, RunStat};
 use crate::model::{Persistence, Scenario};
-use crate::search::sweep::sweep;
 use locksim_models::library::{self, Profile, Version};
 use locksim_models::{Algorithm, LockConfig};
 use serde::Serialize;
@@ -154,25 +153,13 @@ pub struct LibraryRow {
 pub fn run_libraries(seeds: u64, jobs: usize) -> Vec<LibraryRow> {
     let specs = cells();
     let scenarios: Vec<Scenario> = specs.iter().map(|c| c.scenario()).collect();
-    let work: Vec<(usize, u64)> = (0..specs.len())
-        .flat_map(|i| (0..seeds).map(move |seed| (i, seed)))
-        .collect();
-    let stats = sweep(
-        &work,
-        jobs,
-        |&(i, seed)| RunStat::measure(&scenarios[i], seed),
-        &|_| {},
-    );
+    let all: Vec<usize> = (0..specs.len()).collect();
+    let measured = sweep_cells(&scenarios, &all, seeds, jobs, &|_, _| {});
     specs
         .iter()
+        .zip(measured)
         .enumerate()
-        .map(|(i, spec)| {
-            let runs: Vec<RunStat> = work
-                .iter()
-                .zip(&stats)
-                .filter(|((j, _), _)| *j == i)
-                .map(|(_, s)| *s)
-                .collect();
+        .map(|(i, (spec, runs))| {
             let n = runs.len() as u64;
             let count = |f: fn(&RunStat) -> bool| runs.iter().filter(|r| f(r)).count() as u64;
             let violations = count(|r| r.violation);

@@ -452,9 +452,32 @@ pub fn measure_cells(
     let available: Vec<bool> = specs.iter().map(|c| c.unavailable().is_none()).collect();
     let scenarios: Vec<Scenario> = specs.iter().map(|c| c.scenario()).collect();
     let chosen: Vec<usize> = (0..specs.len()).filter(|&i| select(i)).collect();
-    let work: Vec<(usize, u64)> = chosen
+    let measured: Vec<usize> = chosen.iter().copied().filter(|&i| available[i]).collect();
+    let mut runs = sweep_cells(&scenarios, &measured, seeds, jobs, progress).into_iter();
+    chosen
+        .into_iter()
+        .map(|i| match available[i] {
+            true => (i, runs.next().expect("one per measured cell")),
+            false => (i, Vec::new()),
+        })
+        .collect()
+}
+
+/// Seeds `0..seeds` of each scenario `scenarios[i]`, `i` in `cells`, on
+/// `jobs` threads: each cell's runs in seed order, in the order of
+/// `cells` (the safety matrix and the library matrix alike).
+pub fn sweep_cells(
+    scenarios: &[Scenario],
+    cells: &[usize],
+    seeds: u64,
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<Vec<RunStat>> {
+    if seeds == 0 {
+        return vec![Vec::new(); cells.len()];
+    }
+    let work: Vec<(usize, u64)> = cells
         .iter()
-        .filter(|&&i| available[i])
         .flat_map(|&i| (0..seeds).map(move |seed| (i, seed)))
         .collect();
     let total = work.len();
@@ -464,17 +487,9 @@ pub fn measure_cells(
         |&(i, seed)| RunStat::measure(&scenarios[i], seed),
         &|done| progress(done, total),
     );
-    chosen
-        .into_iter()
-        .map(|i| {
-            let runs = work
-                .iter()
-                .zip(&stats)
-                .filter(|((j, _), _)| *j == i)
-                .map(|(_, s)| *s)
-                .collect();
-            (i, runs)
-        })
+    stats
+        .chunks(seeds as usize)
+        .map(<[RunStat]>::to_vec)
         .collect()
 }
 
