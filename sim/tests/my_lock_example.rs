@@ -64,7 +64,7 @@ fn the_my_lock_example_crate_builds_and_its_hunt_finds_the_bug() {
     for test in [
         "the_hunt_finds_two_holders_and_shrinks_the_story",
         "the_fixed_lock_survives_the_same_seeds",
-        "check_certifies_the_fenced_fix_and_breaks_the_unfenced_lock",
+        "check_certifies_the_fenced_fix_and_breaks_the_buggy_lock_both_ways",
     ] {
         assert!(
             stdout.contains(&format!("test {test} ... ok")),

@@ -65,6 +65,14 @@ pub struct BenchArgs {
     /// Skip the table of runs to the first violation by `check` vs `hunt`.
     #[arg(long)]
     pub no_check: bool,
+    /// Only the hunt tables (time to the first violation, check vs hunt):
+    /// skip the throughput and breakdown tables.
+    #[arg(long, conflicts_with_all = ["no_hunts", "memory"])]
+    pub hunts_only: bool,
+    /// Only the hunt scenarios of these ground-truth rows (comma-separated,
+    /// e.g. `--rows 12,27`); the targets are then judged on these rows.
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_hunts")]
+    pub rows: Vec<u32>,
     /// Only measure memory: `--memory-runs` runs on one thread, RSS every 10k.
     #[arg(long)]
     pub memory: bool,
@@ -144,6 +152,9 @@ pub fn bench(args: &BenchArgs) -> i32 {
     if args.memory {
         return memory(args);
     }
+    if args.hunts_only {
+        return super::bench_hunts::hunts_table(!args.no_check, &args.rows);
+    }
     let files: Vec<std::path::PathBuf> = if args.files.is_empty() {
         BENCH_SCENARIOS
             .iter()
@@ -201,7 +212,7 @@ pub fn bench(args: &BenchArgs) -> i32 {
     println!("bare/s: bare madsim exchanging the same number of messages; cost/bare: locksim's per-run cost over that baseline.");
     breakdown_table(&scenarios, runs);
     if !args.no_hunts {
-        return super::bench_hunts::hunts_table(!args.no_check);
+        return super::bench_hunts::hunts_table(!args.no_check, &args.rows);
     }
     EXIT_OK
 }

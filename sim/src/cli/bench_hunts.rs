@@ -83,8 +83,9 @@ pub fn first_violation(
 
 /// Median wall time to the first violation for every violation hunt, at
 /// the scenario's rates and at one fault per run; then, with `check`, the
-/// check-vs-hunt table over the same hunts.
-pub fn hunts_table(check: bool) -> i32 {
+/// check-vs-hunt table over the same hunts. `rows`: only the hunts of
+/// these ground-truth rows (empty: every violation hunt).
+pub fn hunts_table(check: bool, rows: &[u32]) -> i32 {
     let Some(dir) = crate::search::hunt::hunt_scenarios_dir() else {
         println!("\nskipping the time-to-first-violation table: no sim/tests/hunt-scenarios here (run from the root of a locksim checkout).");
         return EXIT_OK;
@@ -114,6 +115,9 @@ pub fn hunts_table(check: bool) -> i32 {
             }
         };
         if s.expect != crate::model::Verdict::Violation {
+            continue;
+        }
+        if !rows.is_empty() && !row_of(&s.name).is_some_and(|r| rows.contains(&r)) {
             continue;
         }
         let kind = row_kind(&s);
@@ -149,10 +153,18 @@ pub fn hunts_table(check: bool) -> i32 {
             sparse,
         });
     }
+    if measured.is_empty() && !rows.is_empty() {
+        eprintln!(
+            "error: no violation hunt in {} stands for rows {rows:?}\nhint: hunt files are named row-NN-...; `ls {}`",
+            dir.display(),
+            dir.display()
+        );
+        return EXIT_USAGE;
+    }
     println!("runs to 1st / wall to 1st: medians over the gaps between violating seeds (each gap is a hunt from a fresh start).");
     println!("faults: the nemesis's faults per run on average. @1: 1st: runs to the first violation with every rate scaled to one fault per run (median of 5 gaps, at most {SPARSE_RUNS} runs).");
     if check {
-        check_table(&measured);
+        check_table(&measured, rows);
     }
     EXIT_OK
 }
@@ -172,54 +184,53 @@ struct Measured {
 /// Seeds per hunt scenario for the check-vs-hunt table.
 const CHECK_SEEDS: u64 = 5;
 /// Runs (schedules plus replays) a check may use per seed.
-const CHECK_BUDGET: u64 = 5_000;
+const CHECK_BUDGET: u64 = 10_000;
 /// Rows where check must need at least 10x fewer runs than hunting
 /// (issue 13: the failover rows and the pause between sending and reading
 /// the reply).
 const NEEDLE_ROWS: [u32; 4] = [15, 24, 12, 27];
 
 /// Runs `check` needs to its first violation of `s` at `seed`, to the
-/// earliest one (what it reports: the same or a few more), and the bound K
-/// that found it: K = 1 within [`CHECK_BUDGET`]; when K = 1 certifies,
-/// K = 2 with what is left of the budget. Counts are that check's own
-/// schedules plus replays (the fault-free run included): what one
-/// `locksim check --faults K` invocation runs. `None`: not found.
-fn check_first(s: &Scenario, seed: u64) -> Option<(u64, u64, usize)> {
+/// earliest one (what it reports: the same or more; `None` when the
+/// budget ended while it made sure), and the bound K that found it: K = 1
+/// within [`CHECK_BUDGET`]; when K = 1 certifies, K = 2 with what is left
+/// of the budget. The scenario's own `[[faults]]` are kept, as hunting
+/// keeps them. Counts are that check's own schedules plus replays (the
+/// fault-free run included): what one `locksim check --faults K
+/// --keep-faults` invocation runs. `None`: not found.
+fn check_first(s: &Scenario, seed: u64) -> Option<(u64, Option<u64>, usize)> {
     let kind = row_kind(s);
     use crate::search::check::{Check, Report, Verdict};
     let runs = |r: &Report| r.coverage.schedules + r.coverage.replays;
     let found = |r: &Report, k| {
         let total = runs(r);
-        Some((r.coverage.first_violation_runs.unwrap_or(total), total, k))
-    };
-    let one = Check::new(s.clone())
-        .seed(seed)
-        .faults(1)
-        .want(kind)
-        .jobs(1)
-        .max_runs(CHECK_BUDGET)
-        .run();
-    match one.verdict {
-        Verdict::Counterexample(_) => found(&one, 1),
-        Verdict::Exhausted => None,
-        Verdict::Certified => {
-            let left = CHECK_BUDGET.saturating_sub(runs(&one));
-            if left == 0 {
-                return None;
-            }
-            let two = Check::new(s.clone())
-                .seed(seed)
-                .faults(2)
-                .want(kind)
-                .jobs(1)
-                .max_runs(left)
-                .run();
-            match two.verdict {
-                Verdict::Counterexample(_) => found(&two, 2),
-                _ => None,
-            }
+        let first = r.coverage.first_violation_runs;
+        match r.verdict {
+            Verdict::Counterexample(_) => Some((first.unwrap_or(total), Some(total), k)),
+            // Met, but the budget ended before every earlier placement ran.
+            Verdict::Exhausted => first.map(|f| (f, None, k)),
+            Verdict::Certified => None,
         }
+    };
+    let check = |k: usize, budget: u64| {
+        Check::new(s.clone())
+            .keep_faults(true)
+            .seed(seed)
+            .faults(k)
+            .want(kind)
+            .jobs(1)
+            .max_runs(budget)
+            .run()
+    };
+    let one = check(1, CHECK_BUDGET);
+    if !matches!(one.verdict, Verdict::Certified) {
+        return found(&one, 1);
     }
+    let left = CHECK_BUDGET.saturating_sub(runs(&one));
+    if left == 0 {
+        return None;
+    }
+    found(&check(2, left), 2)
 }
 
 /// Whether `o` is a violation, of `kind` when one is given.
@@ -253,9 +264,10 @@ fn row_of(name: &str) -> Option<u32> {
 }
 
 /// Runs to the first violation by `check` (median over scenario seeds
-/// 1..=[`CHECK_SEEDS`], K = 1 then 2, one thread) beside both hunts'
-/// medians, then the issue's targets, computed against each.
-fn check_table(measured: &[Measured]) {
+/// 1..=[`CHECK_SEEDS`], K = 1 then 2, one thread, the scenario's own
+/// faults kept as hunting keeps them) beside both hunts' medians, then the
+/// issue's targets, computed against each.
+fn check_table(measured: &[Measured], only: &[u32]) {
     println!(
         "\nRuns to the first violation of the row's kind: check (K=1, else K=2; {CHECK_SEEDS} seeds, budget {CHECK_BUDGET} runs each, one thread) vs hunt:"
     );
@@ -272,18 +284,21 @@ fn check_table(measured: &[Measured]) {
     };
     for m in measured {
         let s = &m.scenario;
-        let found: Vec<(u64, u64, usize)> = (1..=CHECK_SEEDS)
+        let found: Vec<(u64, Option<u64>, usize)> = (1..=CHECK_SEEDS)
             .filter_map(|seed| check_first(s, seed))
             .collect();
         // Not found counts as more than any budget: the median is "-" when
         // half the seeds or more found nothing.
-        let median_of = |pick: fn(&(u64, u64, usize)) -> u64| {
-            let mut all: Vec<f64> = found.iter().map(|f| pick(f) as f64).collect();
+        let median_of = |pick: fn(&(u64, Option<u64>, usize)) -> Option<u64>| {
+            let mut all: Vec<f64> = found
+                .iter()
+                .map(|f| pick(f).map_or(f64::INFINITY, |n| n as f64))
+                .collect();
             all.resize(CHECK_SEEDS as usize, f64::INFINITY);
             all.sort_by(|a, b| a.total_cmp(b));
             Some(all[all.len() / 2]).filter(|m| m.is_finite())
         };
-        let median = median_of(|f| f.0);
+        let median = median_of(|f| Some(f.0));
         let earliest = median_of(|f| f.1);
         let max_k = found.iter().map(|f| f.2).max();
         let row = row_of(&s.name);
@@ -312,7 +327,7 @@ fn check_table(measured: &[Measured]) {
         }
     }
     println!("check: median over seeds of schedules + replays run up to the first violation met (the fault-free run counts);");
-    println!("  earliest: the same up to the earliest counterexample, the one check reports (it runs every placement before it).");
+    println!("  earliest: the same up to the earliest counterexample, the one check reports (it runs every placement before it; -: the budget ended first).");
     println!("  K: the largest bound that was needed (a K=2 count is that check's own runs, level 1 included); -: not found within the budget.");
     println!("hunt, hunt@1: the runs-to-1st medians above (big: hunt@1 found nothing in {SPARSE_RUNS} runs). ratio: hunt / check.");
     println!("MORE: check needed more runs than hunting at one fault per run.");
@@ -325,6 +340,9 @@ fn check_table(measured: &[Measured]) {
             _ => l.sparse,
         };
         for row in NEEDLE_ROWS {
+            if !only.is_empty() && !only.contains(&row) {
+                continue;
+            }
             let ratios: Vec<Option<f64>> = rows
                 .iter()
                 .filter(|l| l.row == row)

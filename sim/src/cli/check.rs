@@ -32,9 +32,15 @@ pub const EXIT_EXHAUSTED: i32 = 3;
 
 #[derive(Args, Debug, Clone)]
 pub struct CheckArgs {
-    /// The scenario file (its own faults and nemesis rates are dropped).
+    /// The scenario file (its nemesis rates are dropped, and its own
+    /// `[[faults]]` too unless `--keep-faults`).
     #[arg(required_unless_present = "merge")]
     pub file: Option<PathBuf>,
+    /// Keep the scenario's own `[[faults]]` as part of the setup (a replica
+    /// already cut off, clients that start late) and place up to K faults
+    /// on top of them.
+    #[arg(long, conflicts_with = "merge")]
+    pub keep_faults: bool,
     /// The bound K: at most this many faults per schedule.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4))]
     pub faults: u64,
@@ -104,7 +110,9 @@ pub fn check(args: &CheckArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let mut c = Check::new(s.clone()).faults(args.faults as usize);
+    let mut c = Check::new(s.clone())
+        .faults(args.faults as usize)
+        .keep_faults(args.keep_faults);
     if let Some(a) = &args.alphabet {
         match Kind::parse_list(a) {
             Ok(kinds) => {
@@ -223,6 +231,7 @@ pub fn check(args: &CheckArgs) -> i32 {
     let results = suggest::suggest(
         |sc| {
             let mut m = Check::new(sc)
+                .keep_faults(args.keep_faults)
                 .faults(c.max_faults())
                 .alphabet(c.kinds().to_vec())
                 .seed(c.run_seed())
@@ -474,10 +483,15 @@ fn merge(args: &CheckArgs) -> i32 {
             m.coverage.schedules, m.coverage.levels_done
         ),
     };
+    let summary = match base.faults.len() {
+        0 => summary,
+        n => format!("{summary} (on top of the scenario's own {n} fault(s), kept)"),
+    };
     let mut written = None;
     if let Some(cx) = &m.counterexample {
+        // The base keeps the scenario's own faults when the shards did.
         let mut s = base.clone();
-        s.faults = cx.faults.clone();
+        s.faults.extend(cx.faults.iter().cloned());
         s.seed = m.seed;
         let outcome = run(&s, m.seed);
         if outcome.verdict() != RunVerdict::Violation {

@@ -385,6 +385,7 @@ impl EventKind {
             EventKind::Granted { node, client } => Some(Trigger::Granted { node, client }),
             EventKind::ReleaseInvoke { client } => Some(Trigger::Released { client }),
             EventKind::Extended { client, .. } => Some(Trigger::Renewed { client }),
+            EventKind::CallDone { client, .. } => Some(Trigger::Replied { client }),
             _ => None,
         }
     }

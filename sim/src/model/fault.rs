@@ -72,6 +72,24 @@ pub enum Trigger {
     Released { client: usize },
     /// `renewed:client-i`: client i's watchdog renewed the lock.
     Renewed { client: usize },
+    /// `replied:client-i`: client i read the reply to one of its commands
+    /// (or gave up waiting for it); `nth` counts all of them. `locksim
+    /// check` places faults here between two commands of one release (a
+    /// `get-then-del` release's GET, before its DEL goes out).
+    Replied { client: usize },
+}
+
+impl Trigger {
+    /// The client whose event it is.
+    pub fn client(self) -> usize {
+        match self {
+            Trigger::Acquired { client }
+            | Trigger::Granted { client, .. }
+            | Trigger::Released { client }
+            | Trigger::Renewed { client }
+            | Trigger::Replied { client } => client,
+        }
+    }
 }
 
 impl fmt::Display for Trigger {
@@ -81,6 +99,7 @@ impl fmt::Display for Trigger {
             Trigger::Granted { node, client } => write!(f, "granted:redis-{node}:client-{client}"),
             Trigger::Released { client } => write!(f, "released:client-{client}"),
             Trigger::Renewed { client } => write!(f, "renewed:client-{client}"),
+            Trigger::Replied { client } => write!(f, "replied:client-{client}"),
         }
     }
 }

@@ -456,9 +456,9 @@ fn groups(cx: &Cx, t: &Sect, e: &Entry, s: &Scenario) -> Result<Vec<Vec<NodeRef>
     Ok(out)
 }
 
-const EVENTS: &[&str] = &["acquired", "granted", "released", "renewed"];
+const EVENTS: &[&str] = &["acquired", "granted", "released", "renewed", "replied"];
 const TRIGGER_HINT: &str =
-    "triggers: acquired:client-<i>, granted:redis-<j>:client-<i>, released:client-<i>, renewed:client-<i>";
+    "triggers: acquired:client-<i>, granted:redis-<j>:client-<i>, released:client-<i>, renewed:client-<i>, replied:client-<i>";
 
 /// Where byte `offset` of string value `v` is, when the value is written
 /// without escapes (else the value's start).
@@ -554,6 +554,7 @@ fn trigger(cx: &Cx, t: &Sect, e: &Entry, s: &Scenario) -> Result<Trigger, Scenar
         "acquired" => Trigger::Acquired { client },
         "granted" => Trigger::Granted { node, client },
         "released" => Trigger::Released { client },
+        "replied" => Trigger::Replied { client },
         _ => Trigger::Renewed { client },
     })
 }

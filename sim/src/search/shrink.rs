@@ -342,12 +342,7 @@ fn with_clients(s: &Scenario, n: usize) -> Option<Scenario> {
     let gone = |node: &NodeRef| matches!(node, NodeRef::Client(i) if *i >= n);
     for f in &mut c.faults {
         if let When::On { trigger, .. } = f.when {
-            use crate::model::Trigger::*;
-            let client = match trigger {
-                Acquired { client } | Released { client } | Renewed { client } => client,
-                Granted { client, .. } => client,
-            };
-            if client >= n {
+            if trigger.client() >= n {
                 return None;
             }
         }

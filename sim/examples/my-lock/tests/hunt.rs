@@ -74,7 +74,7 @@ fn the_fixed_lock_survives_the_same_seeds() {
 }
 
 #[test]
-fn check_certifies_the_fenced_fix_and_breaks_the_unfenced_lock() {
+fn check_certifies_the_fenced_fix_and_breaks_the_buggy_lock_both_ways() {
     // `locksim check`'s library API: one pause, of each length, on each
     // node, at every decision point of the fault-free run.
     let pauses = |s| {
@@ -122,13 +122,26 @@ fn check_certifies_the_fenced_fix_and_breaks_the_unfenced_lock() {
         "GET-then-DEL release"
     );
 
-    // A limit worth knowing: check's decision points are locksim's events
-    // (grants, acquire replies, release starts, expiries, ...). The moment
-    // between this release's GET reply and its DEL is not one of them, so
-    // one pause placed by check cannot land there, and check certifies the
-    // fenced *buggy* lock at this bound. The random hunt above finds it.
+    // The fenced *buggy* lock: fencing stops the stale writes, but not
+    // the GET-then-DEL release. Check places a pause right after a
+    // release read a reply it acts on next (`replied:client-i`), between
+    // this release's GET and its DEL; the DEL then deletes the next
+    // holder's key and a third client gets in beside it (L).
     let buggy_fenced = scenario("fenced.toml");
-    let report = pauses(buggy_fenced);
+    let report = pauses(buggy_fenced.clone());
     println!("my-lock, fenced: {}", report.summary());
-    assert!(matches!(report.verdict, check::Verdict::Certified));
+    let check::Verdict::Counterexample(c) = &report.verdict else {
+        panic!("expected a counterexample: {}", report.summary());
+    };
+    assert!(report.summary().contains("after the release read"), "{}", report.summary());
+    assert!(c
+        .outcome
+        .check
+        .violations
+        .iter()
+        .any(|v| v.kind == ViolationKind::L));
+    assert_eq!(
+        world::run(&c.scenario, buggy_fenced.seed).hash(),
+        c.outcome.hash()
+    );
 }

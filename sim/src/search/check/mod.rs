@@ -139,6 +139,8 @@ pub struct Report {
     pub faults: usize,
     pub alphabet: Vec<Kind>,
     pub wall: Duration,
+    /// The scenario's own faults every schedule kept (`--keep-faults`).
+    pub kept: usize,
 }
 
 impl Report {
@@ -146,6 +148,14 @@ impl Report {
     pub fn summary(&self) -> String {
         let c = &self.coverage;
         let kinds: Vec<&str> = self.alphabet.iter().map(|k| k.name()).collect();
+        let line = self.bare_summary(c, &kinds);
+        match self.kept {
+            0 => line,
+            n => format!("{line} (on top of the scenario's own {n} fault(s), kept)"),
+        }
+    }
+
+    fn bare_summary(&self, c: &Coverage, kinds: &[&str]) -> String {
         match &self.verdict {
             Verdict::Certified => format!(
                 "certified: no violation with <={} fault(s) of kinds {} at any of {} decision points: {} schedules run, {} deduplicated",
@@ -214,6 +224,8 @@ pub struct Check {
     progress: Option<OnProgress>,
     /// Only violations of this kind count (`None`: any).
     want: Option<ViolationKind>,
+    /// The scenario's own `[[faults]]`, put back by [`Check::keep_faults`].
+    own_faults: Vec<FaultSpec>,
 }
 
 impl Check {
@@ -224,7 +236,7 @@ impl Check {
         let alphabet = alphabet_of(&scenario);
         let seed = scenario.seed;
         let mut base = scenario;
-        base.faults.clear();
+        let own_faults = std::mem::take(&mut base.faults);
         quiet(&mut base.nemesis);
         Check {
             base,
@@ -237,7 +249,27 @@ impl Check {
             shard: Shard::ALL,
             progress: None,
             want: None,
+            own_faults,
         }
+    }
+
+    /// Keeps the scenario's own `[[faults]]` as part of the setup (a
+    /// replica already cut off, clients that start late) and places up to
+    /// K faults on top of them: the fault-free run is then the scenario as
+    /// written, minus its nemesis. Off by default.
+    pub fn keep_faults(mut self, keep: bool) -> Check {
+        self.base.faults = if keep {
+            self.own_faults.clone()
+        } else {
+            Vec::new()
+        };
+        self
+    }
+
+    /// The scenario's own faults every schedule keeps (none unless
+    /// [`Check::keep_faults`]).
+    pub fn kept_faults(&self) -> usize {
+        self.base.faults.len()
     }
 
     /// Counts only violations of `kind`: L (two holders at once) or R (a
@@ -324,7 +356,7 @@ impl Check {
     /// The explicit scenario that runs `schedule`.
     pub fn scenario_for(&self, schedule: &Schedule) -> Scenario {
         let mut s = self.base.clone();
-        s.faults = schedule.specs();
+        s.faults.extend(schedule.specs());
         s.seed = self.seed;
         s
     }
@@ -348,6 +380,7 @@ impl Check {
             faults: self.faults,
             alphabet: self.alphabet.clone(),
             wall: started.elapsed(),
+            kept: self.kept_faults(),
         };
         if self.counts(&root) {
             let cx = Counterexample {
@@ -566,14 +599,16 @@ impl Check {
 /// the lease, a kill of the master before replication. Then the two most
 /// relevant right after a grant, the window before the reply (a pause
 /// there outlives the lease unseen), and the four most relevant right
-/// after a release deleted the key (a lost reply the client re-sends).
-/// Then every other fault after an acquire reply; then the rest. Within a
-/// tier, enumeration order.
+/// after a release deleted the key (a lost reply the client re-sends) or
+/// read a reply it acts on next (a GET before its DEL), or right after a
+/// killed node came back (before it resynced). Then every other fault
+/// after an acquire reply; then the rest. Within a tier, enumeration
+/// order.
 fn tier(kind: PointKind, rank: usize) -> u8 {
     match kind {
         PointKind::AcquireReply if rank < 4 => 0,
         PointKind::Grant if rank < 2 => 1,
-        PointKind::Delete if rank < 4 => 1,
+        PointKind::Delete | PointKind::ReleaseRead | PointKind::Restart if rank < 4 => 1,
         PointKind::AcquireReply => 2,
         _ => 3,
     }

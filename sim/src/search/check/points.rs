@@ -6,10 +6,12 @@
 //! | grant | a node applied a client's winning acquire command (the gap between the command's arrival and its reply) | `on = "granted:redis-j:client-i"`, `nth` |
 //! | acquire reply | the client learned it holds the lock | `on = "acquired:client-i"`, `nth` |
 //! | release | the client starts its release | `on = "released:client-i"`, `nth` |
+//! | release read | a release read a reply and has another command to send (a `get-then-del` release's GET came back; its DEL is next) | `on = "replied:client-i"`, `nth` |
 //! | renewal | the holder's lease was extended | `on = "renewed:client-i"`, `nth` |
 //! | replication | a replica applied its master's stream | `at_ms`, the next whole ms |
 //! | fsync | an AOF fsync made writes durable | `at_ms`, the next whole ms |
 //! | expiry | a node's copy of the lock key expired | `at_ms`, the next whole ms |
+//! | restart | a killed Redis node came back, before it resynced (only in runs a kill is in) | `at_ms`, the next whole ms |
 //! | delete | a client's command deleted the lock key on a node (a release applied, its reply maybe still in flight; the point's client is the one whose release began last) | `at_ms`, the next whole ms |
 //!
 //! Trigger placements land right after their event, before the process
@@ -30,11 +32,13 @@ pub enum PointKind {
     Grant,
     AcquireReply,
     Release,
+    ReleaseRead,
     Renewal,
     Replication,
     Fsync,
     Expiry,
     Delete,
+    Restart,
 }
 
 impl PointKind {
@@ -43,11 +47,13 @@ impl PointKind {
             PointKind::Grant => "grant",
             PointKind::AcquireReply => "acquire reply",
             PointKind::Release => "release",
+            PointKind::ReleaseRead => "release read",
             PointKind::Renewal => "renewal",
             PointKind::Replication => "replication",
             PointKind::Fsync => "fsync",
             PointKind::Expiry => "expiry",
             PointKind::Delete => "delete",
+            PointKind::Restart => "restart",
         }
     }
 }
@@ -102,11 +108,12 @@ impl fmt::Display for Point {
 /// before `until_us` (the final heal: no fault starts after it), in
 /// history order. The lock key is `key`.
 pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<Point> {
+    let reads = release_reads(events);
     let mut counts: BTreeMap<Trigger, u32> = BTreeMap::new();
     let mut out = Vec::new();
     // The client whose release began last: whose command a delete is.
     let mut releasing = None;
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         if let EventKind::ReleaseInvoke { client } = e.kind {
             releasing = Some(client);
         }
@@ -120,6 +127,7 @@ pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<P
             EventKind::Granted { .. } => PointKind::Grant,
             EventKind::AcquireOk { .. } => PointKind::AcquireReply,
             EventKind::ReleaseInvoke { .. } => PointKind::Release,
+            EventKind::CallDone { .. } if reads.contains(&i) => PointKind::ReleaseRead,
             EventKind::Extended { .. } => PointKind::Renewal,
             EventKind::Replicated { .. } => PointKind::Replication,
             EventKind::Disk {
@@ -138,6 +146,10 @@ pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<P
                 cause: KeyCause::Command,
                 ..
             } if k == key => PointKind::Delete,
+            EventKind::NodeUp {
+                node: NodeRef::Redis(_),
+                restart: true,
+            } => PointKind::Restart,
             _ => continue,
         };
         let when = match (trigger, nth) {
@@ -151,12 +163,7 @@ pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<P
             },
         };
         let client = match trigger {
-            Some(
-                Trigger::Granted { client, .. }
-                | Trigger::Acquired { client }
-                | Trigger::Released { client }
-                | Trigger::Renewed { client },
-            ) => Some(client),
+            Some(t) => Some(t.client()),
             None if kind == PointKind::Delete => releasing,
             None => None,
         };
@@ -170,6 +177,38 @@ pub fn points(events: &[Event], key: &str, from_us: u64, until_us: u64) -> Vec<P
         let lands = p.lands_us();
         if lands >= from_us && lands < until_us {
             out.push(p);
+        }
+    }
+    out
+}
+
+/// The indices of the replies a release read before it sent another
+/// command: where a pause holds a `get-then-del` release between its GET
+/// and its DEL. (Replies after the release's last command, such as the
+/// ones of a Redlock's parallel deletes, are not points.)
+fn release_reads(events: &[Event]) -> std::collections::BTreeSet<usize> {
+    // Per releasing client: its replies not yet followed by a command.
+    let mut open: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut out = std::collections::BTreeSet::new();
+    for (i, e) in events.iter().enumerate() {
+        match e.kind {
+            EventKind::ReleaseInvoke { client } => {
+                open.insert(client, Vec::new());
+            }
+            EventKind::CallDone { client, .. } => {
+                if let Some(v) = open.get_mut(&client) {
+                    v.push(i);
+                }
+            }
+            EventKind::CallInvoke { client, .. } => {
+                if let Some(v) = open.get_mut(&client) {
+                    out.extend(v.drain(..));
+                }
+            }
+            EventKind::ReleaseDone { client, .. } => {
+                open.remove(&client);
+            }
+            _ => {}
         }
     }
     out

@@ -22,7 +22,7 @@
 //! first: that order only decides which of several counterexamples at the
 //! same instant is reported, and how soon a violation is met.
 
-use super::points::Point;
+use super::points::{Point, PointKind};
 use crate::model::{Fault, NodeRef, Persistence, Scenario, Topology};
 use crate::redis::MemoryConfig;
 use crate::scenario::MAX_PRESSURE_BYTES;
@@ -148,7 +148,8 @@ fn dedup_sorted(mut v: Vec<u64>) -> Vec<u64> {
 }
 
 /// The nodes a fault at `p` is tried on, most relevant first: the point's
-/// client, the node the event happened on, the other Redis nodes, the
+/// client, the node the event happened on (after the other Redis nodes
+/// when it is a node that just came back), the other Redis nodes, the
 /// other clients. The order within one point only decides which of
 /// several counterexamples at the same instant is reported, and how soon
 /// a violation is met.
@@ -162,8 +163,15 @@ fn nodes_for(s: &Scenario, p: &Point) -> Vec<NodeRef> {
     if let Some(c) = p.client {
         add(NodeRef::Client(c));
     }
-    if let Some(n @ NodeRef::Redis(_)) = p.node {
+    // A node that just came back matters through the others: its master
+    // dying before it resynced leaves it behind.
+    if let (Some(n @ NodeRef::Redis(_)), false) = (p.node, p.kind == PointKind::Restart) {
         add(n);
+    }
+    for i in 0..s.redis.nodes {
+        if Some(NodeRef::Redis(i)) != p.node {
+            add(NodeRef::Redis(i));
+        }
     }
     for i in 0..s.redis.nodes {
         add(NodeRef::Redis(i));
@@ -200,7 +208,10 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
         let elected = 2 * s.redis.cluster_node_timeout_ms + 1_000 + ttl;
         down.push(elected.max(restart));
     }
-    let down = longest_first(down);
+    // Shortest first: a node back as soon as the restart policy allows
+    // comes back empty or stale while its clients still run, the most
+    // disruptive; longer ones add a failover or an expired lock.
+    let down = dedup_sorted(down);
     // The other side of a master cut off with the point's client: Sentinel
     // fails over, a cluster elects the shard's replica.
     let takeover = match s.redis.topology {
@@ -222,7 +233,11 @@ pub fn faults_at(s: &Scenario, alphabet: &[Kind], p: &Point) -> Vec<Fault> {
                 if power && s.redis.persistence != Persistence::AofEverysec {
                     continue;
                 }
-                for &node in &nodes {
+                // Redis nodes first: a client's crash costs liveness for a
+                // TTL and can never let two clients in by itself.
+                let (redis, others): (Vec<NodeRef>, Vec<NodeRef>) =
+                    nodes.iter().partition(|n| matches!(n, NodeRef::Redis(_)));
+                for &node in redis.iter().chain(&others) {
                     match node {
                         NodeRef::Redis(_) => {
                             for &ms in &down {
