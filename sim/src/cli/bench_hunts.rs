@@ -190,6 +190,10 @@ const CHECK_BUDGET: u64 = 10_000;
 /// the reply).
 const NEEDLE_ROWS: [u32; 4] = [15, 24, 12, 27];
 
+/// Runs to the first violation, runs to the earliest one (`None`: the
+/// budget ended while check made sure), and the bound K that found it.
+type CheckFound = (u64, Option<u64>, usize);
+
 /// Runs `check` needs to its first violation of `s` at `seed`, to the
 /// earliest one (what it reports: the same or more; `None` when the
 /// budget ended while it made sure), and the bound K that found it: K = 1
@@ -198,7 +202,7 @@ const NEEDLE_ROWS: [u32; 4] = [15, 24, 12, 27];
 /// keeps them. Counts are that check's own schedules plus replays (the
 /// fault-free run included): what one `locksim check --faults K
 /// --keep-faults` invocation runs. `None`: not found.
-fn check_first(s: &Scenario, seed: u64) -> Option<(u64, Option<u64>, usize)> {
+fn check_first(s: &Scenario, seed: u64) -> Option<CheckFound> {
     let kind = row_kind(s);
     use crate::search::check::{Check, Report, Verdict};
     let runs = |r: &Report| r.coverage.schedules + r.coverage.replays;
@@ -284,12 +288,12 @@ fn check_table(measured: &[Measured], only: &[u32]) {
     };
     for m in measured {
         let s = &m.scenario;
-        let found: Vec<(u64, Option<u64>, usize)> = (1..=CHECK_SEEDS)
+        let found: Vec<CheckFound> = (1..=CHECK_SEEDS)
             .filter_map(|seed| check_first(s, seed))
             .collect();
         // Not found counts as more than any budget: the median is "-" when
         // half the seeds or more found nothing.
-        let median_of = |pick: fn(&(u64, Option<u64>, usize)) -> Option<u64>| {
+        let median_of = |pick: fn(&CheckFound) -> Option<u64>| {
             let mut all: Vec<f64> = found
                 .iter()
                 .map(|f| pick(f).map_or(f64::INFINITY, |n| n as f64))
