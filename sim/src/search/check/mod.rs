@@ -1,10 +1,13 @@
 //! `locksim check`: a bounded proof for a small setup. Either no placement
 //! of up to K faults breaks it, or here is the shortest story that does.
 //!
-//! 1. The scenario runs once without faults (its own faults and nemesis
-//!    are dropped). Its [decision points](mod@points) are every event after
-//!    which a fault can change the outcome: grants, acquire replies,
-//!    releases, renewals, replication applies, fsyncs, expiries.
+//! 1. The scenario runs once without faults (its nemesis is dropped, and
+//!    its own `[[faults]]` too unless [`Check::keep_faults`] keeps them as
+//!    part of the setup). Its [decision points](mod@points) are every
+//!    event after which a fault can change the outcome: grants, acquire
+//!    replies, releases, a release's read of a reply it acts on next,
+//!    renewals, replication applies, fsyncs, expiries, deletes, and a
+//!    killed node's restart.
 //! 2. Level 1 places each fault of the [alphabet](space) at each point and
 //!    runs it. Level k + 1 places one more fault at each decision point
 //!    *after* the last one, in the run the first k faults made. A run with
