@@ -29,7 +29,7 @@
 //! (the CLI's `--out DIR`), else `$LOCKSIM_HUNT_DIR`, else `./locksim-hunts`
 //! in the current directory (see [`hunt_dir`]).
 
-use super::shrink;
+use super::{fewest, shrink};
 use crate::model::{Scenario, Verdict};
 use crate::oracle::ViolationKind;
 use crate::report::{markdown::describe_violation, repro_line, write_atomic, write_report};
@@ -83,46 +83,7 @@ impl fmt::Display for Target {
     }
 }
 
-/// `--shard I/N`: this process runs the seeds `s` with `s % N == I`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
-}
-
-impl Shard {
-    /// The whole seed space.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-
-    /// Parses `I/N` with `I < N`.
-    pub fn parse(s: &str) -> Result<Shard, String> {
-        let (i, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}`: a shard is I/N, e.g. 0/4"))?;
-        let index: u64 = i
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{i}` is not a shard index"))?;
-        let count: u64 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{n}` is not a shard count"))?;
-        if count == 0 || index >= count {
-            return Err(format!("shard {index}/{count}: need 0 <= I < N"));
-        }
-        Ok(Shard { index, count })
-    }
-
-    pub fn owns(self, seed: u64) -> bool {
-        seed % self.count == self.index
-    }
-}
-
-impl fmt::Display for Shard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
+pub use super::sweep::Shard;
 
 /// Progress of a hunt, for a progress bar.
 #[derive(Clone, Copy, Debug, Default)]
@@ -415,15 +376,31 @@ impl Finding {
         }
     }
 
-    /// Shrinks the run to a minimal explicit scenario (deterministic).
+    /// Shrinks the run to a minimal explicit scenario (deterministic),
+    /// then lets check re-place what is left with fewer faults
+    /// ([`fewest`]).
     pub fn shrink(&self) -> shrink::Shrunk {
         let keep = self.keep();
-        shrink::shrink(
+        let mut shrunk = shrink::shrink(
             &self.effective(),
             self.seed(),
             &keep,
             shrink::DEFAULT_BUDGET,
-        )
+        );
+        if shrunk.outcome.verdict() != self.outcome.verdict() || !keep(&shrunk.outcome) {
+            return shrunk;
+        }
+        let kind = self.outcome.check.violations.first().map(|v| v.kind);
+        let budget = fewest::DEFAULT_BUDGET;
+        if let Some(p) = fewest::fewest(&shrunk.scenario, self.seed(), kind, &keep, budget) {
+            shrunk.replaced = Some(shrink::Replaced {
+                shrunk_faults: p.shrunk_faults,
+                check_runs: p.runs,
+            });
+            shrunk.scenario = p.scenario;
+            shrunk.outcome = p.outcome;
+        }
+        shrunk
     }
 
     /// Shrinks and writes everything into [`Finding::dir`].
@@ -526,8 +503,15 @@ pub struct Saved {
 
 impl Saved {
     pub fn describe(&self) -> String {
+        let replaced = match self.shrunk.replaced {
+            Some(r) => format!(
+                " (check re-placed the {} faults the shrink left, in {} runs)",
+                r.shrunk_faults, r.check_runs
+            ),
+            None => String::new(),
+        };
         format!(
-            "  shrunk: {} of {} faults in {} runs, verdict {}, hash {}{}\n  minimal: {}\n  scenario: {}\n  report: {}\n  original schedule: {}\n",
+            "  shrunk: {} of {} faults in {} runs{replaced}, verdict {}, hash {}{}\n  minimal: {}\n  scenario: {}\n  report: {}\n  original schedule: {}\n",
             self.minimal.faults.len(),
             self.shrunk.faults_before,
             self.shrunk.runs,

@@ -48,6 +48,18 @@ pub struct Shrunk {
     /// Runs the shrink made.
     pub runs: u64,
     pub faults_before: usize,
+    /// Set when check re-placed the faults the shrink (`search::fewest`)
+    /// left with fewer.
+    pub replaced: Option<Replaced>,
+}
+
+/// What the re-placement by check did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replaced {
+    /// The faults the shrink had left.
+    pub shrunk_faults: usize,
+    /// Runs check made.
+    pub check_runs: u64,
 }
 
 struct Shrinker<'a> {
@@ -391,6 +403,7 @@ pub fn shrink(start: &Scenario, seed: u64, keep: &dyn Fn(&Outcome) -> bool, budg
             outcome: s.outcome,
             runs: s.runs,
             faults_before,
+            replaced: None,
         };
     }
     s.drop_late_faults();
@@ -422,5 +435,6 @@ pub fn shrink(start: &Scenario, seed: u64, keep: &dyn Fn(&Outcome) -> bool, budg
         outcome: s.outcome,
         runs: s.runs,
         faults_before,
+        replaced: None,
     }
 }

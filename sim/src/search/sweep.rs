@@ -43,3 +43,46 @@ where
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+use std::fmt;
+
+/// `--shard I/N`: this process runs the seeds `s` with `s % N == I`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole seed space.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `I/N` with `I < N`.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: a shard is I/N, e.g. 0/4"))?;
+        let index: u64 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{i}` is not a shard index"))?;
+        let count: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{n}` is not a shard count"))?;
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: need 0 <= I < N"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn owns(self, seed: u64) -> bool {
+        seed % self.count == self.index
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}

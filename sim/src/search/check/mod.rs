@@ -49,7 +49,7 @@ pub mod suggest;
 
 use crate::model::{Fault, FaultSpec, Scenario, Verdict as RunVerdict};
 use crate::oracle::ViolationKind;
-use crate::search::hunt::Shard;
+use crate::search::sweep::Shard;
 use crate::search::sweep::{default_jobs, sweep};
 use crate::world::nemesis::quiet;
 use crate::world::run::{run, Outcome as RunOutcome};

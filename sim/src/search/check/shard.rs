@@ -18,7 +18,7 @@
 
 use super::{Counterexample, Coverage, Report, Verdict};
 use crate::model::FaultSpec;
-use crate::search::hunt::Shard;
+use crate::search::sweep::Shard;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
