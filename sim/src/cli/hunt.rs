@@ -216,6 +216,11 @@ fn json_summary(
                 "faults": s.minimal.faults.len(),
                 "faults_before": s.shrunk.faults_before,
                 "shrink_runs": s.shrunk.runs,
+                // Set when check re-placed the faults the shrink left.
+                "replaced": s.shrunk.replaced.map(|r| json!({
+                    "shrunk_faults": r.shrunk_faults,
+                    "check_runs": r.check_runs,
+                })),
                 "verdict": s.shrunk.outcome.verdict().name(),
                 "hash": s.hash,
                 "replay_matches": s.replay_matches,

@@ -421,8 +421,12 @@ impl Finding {
             Some(v) => describe_violation(v, &minimal.lock.key),
             None => crate::report::markdown::verdict_sentence(&minimal, &shrunk.outcome),
         };
+        let placed = match shrunk.replaced {
+            Some(_) => ", placed on decision points by locksim check",
+            None => "",
+        };
         minimal.about = format!(
-            "Shrunk by locksim hunt from {} seed {seed} ({} of {} faults): {what}",
+            "Shrunk by locksim hunt from {} seed {seed} ({} of {} faults{placed}): {what}",
             self.file.as_deref().unwrap_or(&self.scenario.name),
             minimal.faults.len(),
             shrunk.faults_before,
