@@ -78,6 +78,33 @@ fn a_pause_between_a_releases_get_and_its_del_is_a_decision_point() {
 }
 
 #[test]
+fn a_budget_that_ends_while_confirming_says_the_counterexample_may_not_be_the_earliest() {
+    let s = load("tests/hunt-scenarios/row-05-get-then-del.toml");
+    let check = || {
+        Check::new(s.clone())
+            .alphabet(vec![Kind::Pause])
+            .want(Some(ViolationKind::L))
+            .jobs(2)
+    };
+    let full = check().run();
+    let first = full.coverage.first_violation_runs.expect("met");
+    let all = full.coverage.schedules + full.coverage.replays;
+    assert!(first < all, "met before the earliest was confirmed");
+    assert_eq!(counterexample(&full).unconfirmed, 0);
+    // A budget between the two: the violation met is reported, with how
+    // many earlier placements did not run.
+    let cut = check().max_runs(first + 1).run();
+    let cx = counterexample(&cut);
+    assert!(cx.unconfirmed > 0, "{}", cut.summary());
+    assert!(
+        cut.summary().contains("a yet earlier one may exist"),
+        "{}",
+        cut.summary()
+    );
+    assert!(has_l(cx));
+}
+
+#[test]
 fn only_replies_followed_by_another_command_of_the_release_are_points() {
     // A compare-and-delete script is one command: its reply ends the
     // release, so no release read is a point there.

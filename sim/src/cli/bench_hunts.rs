@@ -210,7 +210,11 @@ fn check_first(s: &Scenario, seed: u64) -> Option<CheckFound> {
         let total = runs(r);
         let first = r.coverage.first_violation_runs;
         match r.verdict {
-            Verdict::Counterexample(_) => Some((first.unwrap_or(total), Some(total), k)),
+            Verdict::Counterexample(ref cx) => Some((
+                first.unwrap_or(total),
+                (cx.unconfirmed == 0).then_some(total),
+                k,
+            )),
             // Met, but the budget ended before every earlier placement ran.
             Verdict::Exhausted => first.map(|f| (f, None, k)),
             Verdict::Certified => None,

@@ -469,6 +469,12 @@ fn merge(args: &CheckArgs) -> i32 {
     };
     let kinds = m.alphabet.join(",");
     let summary = match (&m.counterexample, m.verdict.as_str()) {
+        (Some(cx), _) if cx.unconfirmed > 0 => format!(
+            "counterexample with {} fault(s): {} (the fewest faults; a shard's budget ended before {} earlier placement(s) ran, so a yet earlier one may exist)",
+            cx.faults.len(),
+            cx.summary,
+            cx.unconfirmed
+        ),
         (Some(cx), _) => format!(
             "counterexample with {} fault(s): {}",
             cx.faults.len(),

@@ -110,6 +110,10 @@ pub struct Counterexample {
     /// The explicit scenario that replays it.
     pub scenario: Scenario,
     pub outcome: RunOutcome,
+    /// Placements before it (at its level, in enumeration order) that the
+    /// budget left unrun: 0 when it is known to be the earliest. It has the
+    /// fewest faults either way (the levels before it were covered).
+    pub unconfirmed: u64,
 }
 
 /// How much of the space a check covered.
@@ -167,6 +171,13 @@ impl Report {
                 c.points,
                 c.schedules,
                 c.deduplicated
+            ),
+            Verdict::Counterexample(cx) if cx.unconfirmed > 0 => format!(
+                "counterexample with {} fault(s), after {} schedules: {} (the fewest faults; the budget ended before {} earlier placement(s) ran, so a yet earlier one may exist)",
+                cx.schedule.placements.len(),
+                c.schedules,
+                describe(&cx.schedule),
+                cx.unconfirmed
             ),
             Verdict::Counterexample(cx) => format!(
                 "counterexample with {} fault(s), after {} schedules: {}",
@@ -396,6 +407,7 @@ impl Check {
                     order: Vec::new(),
                 }),
                 outcome: root,
+                unconfirmed: 0,
             };
             return report(Verdict::Counterexample(Box::new(cx)), cov);
         }
@@ -549,8 +561,10 @@ impl Check {
         // Pass 2: everything before it in enumeration order, in that order.
         let before: Vec<usize> = (0..best).filter(|&i| !counted[i]).collect();
         let mut at = 0;
+        let mut unconfirmed = 0;
         'earlier: while at < before.len() {
             if self.out_of_budget(cov, started) {
+                unconfirmed = (before.len() - at) as u64;
                 break;
             }
             let end = self.chunk_end(at, chunk, before.len(), cov);
@@ -579,6 +593,7 @@ impl Check {
             schedule: s,
             scenario,
             outcome,
+            unconfirmed,
         };
         (LevelEnd::Found(Box::new(cx)), Vec::new())
     }
@@ -611,7 +626,8 @@ fn tier(kind: PointKind, rank: usize) -> u8 {
     match kind {
         PointKind::AcquireReply if rank < 4 => 0,
         PointKind::Grant if rank < 2 => 1,
-        PointKind::Delete | PointKind::ReleaseRead | PointKind::Restart if rank < 4 => 1,
+        PointKind::Restart if rank < 4 => 0,
+        PointKind::Delete | PointKind::ReleaseRead if rank < 4 => 1,
         PointKind::AcquireReply => 2,
         _ => 3,
     }

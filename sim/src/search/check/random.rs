@@ -293,6 +293,7 @@ pub fn random(check: &Check, draws: u64) -> RandomReport {
             scenario: check.scenario_for(&schedule),
             schedule,
             outcome: root,
+            unconfirmed: 0,
         };
         return report(
             0,
@@ -332,10 +333,12 @@ pub fn random(check: &Check, draws: u64) -> RandomReport {
             let schedule = draw(seed, i, k, &choices);
             let scenario = check.scenario_for(&schedule);
             let outcome = run(&scenario, seed);
+            // A random draw claims nothing about earlier placements.
             let cx = Counterexample {
                 schedule,
                 scenario,
                 outcome,
+                unconfirmed: 0,
             };
             return report(
                 i + 1,

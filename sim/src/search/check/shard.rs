@@ -45,6 +45,10 @@ pub struct Found {
     pub order: Vec<u64>,
     pub faults: Vec<FaultSpec>,
     pub summary: String,
+    /// Earlier placements the shard's budget left unrun (see
+    /// [`Counterexample::unconfirmed`]).
+    #[serde(default)]
+    pub unconfirmed: u64,
 }
 
 impl ShardResult {
@@ -85,6 +89,7 @@ fn found(cx: &Counterexample) -> Found {
         order: cx.schedule.order.clone(),
         faults: cx.schedule.specs(),
         summary: super::describe(&cx.schedule),
+        unconfirmed: cx.unconfirmed,
     }
 }
 
