@@ -173,3 +173,71 @@ fn shards_merge_into_the_single_machine_verdict() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn keep_faults_checks_on_top_of_the_scenarios_own_faults() {
+    // Row 37's setup: the built-in story minus its final master kill, with
+    // aof-always and a 100 ms restart delay (a master kill alone loses
+    // nothing). Its own faults cut redis-2 off and bounce redis-1.
+    let dir = temp_dir("keep");
+    let built_in = std::fs::read_to_string(scenario(
+        "../scenarios/redisson-4-7-0-wait-counted-the-wrong-replica.toml",
+    ))
+    .expect("the built-in scenario");
+    let cut = built_in
+        .rfind("[[faults]]")
+        .expect("the master kill is the last fault");
+    let setup = built_in[..cut].replace(
+        "failover_after_ms = 1000\n",
+        "failover_after_ms = 1000\npersistence = \"aof-always\"\nrestart_delay_ms = 100\n",
+    );
+    assert!(setup.contains("restart_delay_ms = 100"));
+    let file = dir.join("setup.toml");
+    std::fs::write(&file, setup).expect("written");
+    let file = file.display().to_string();
+    let args = [
+        "check",
+        &file,
+        "--alphabet",
+        "kill",
+        "--want",
+        "L",
+        "--jobs",
+        "2",
+    ];
+    let dropped = locksim(&dir, &args);
+    assert_eq!(dropped.status.code(), Some(0), "{}", text(&dropped.stderr));
+    assert!(!text(&dropped.stdout).contains("kept"));
+    let mut keep = args.to_vec();
+    keep.push("--keep-faults");
+    let kept = locksim(&dir, &keep);
+    let stdout = text(&kept.stdout);
+    assert_eq!(
+        kept.status.code(),
+        Some(1),
+        "{stdout}{}",
+        text(&kept.stderr)
+    );
+    assert!(
+        stdout.contains("(on top of the scenario's own 4 fault(s), kept)"),
+        "{stdout}"
+    );
+    // The counterexample file holds the kept faults and the placed one, and
+    // replays to the violation.
+    let minimal = dir
+        .join("locksim-checks")
+        .join("redisson-4-7-0-wait-counted-the-wrong-replica")
+        .join("minimal.toml");
+    let text_min = std::fs::read_to_string(&minimal).expect("minimal.toml");
+    assert_eq!(text_min.matches("[[faults]]").count(), 5, "{text_min}");
+    assert!(
+        text_min.contains("groups = [[\"redis-0\"], [\"redis-2\"]]"),
+        "{text_min}"
+    );
+    let replay = locksim(&dir, &["run", &minimal.display().to_string()]);
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stdout));
+    // Shards are checked as written: --keep-faults has no meaning on a merge.
+    let bad = locksim(&dir, &["check", "--merge", ".", "--keep-faults"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

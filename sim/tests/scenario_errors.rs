@@ -483,6 +483,13 @@ fn bad_trigger_syntax() {
         Some("did you mean `acquired`?"),
     );
     check(
+        &f("replyed:client-0"),
+        6,
+        6,
+        "unknown event `replyed`",
+        Some("did you mean `replied`?"),
+    );
+    check(
         &f("granted:client-0"),
         6,
         6,

@@ -633,6 +633,7 @@ fn when(s: &Scenario) -> BoxedStrategy<When> {
         (0..nodes, 0..clients).prop_map(|(node, client)| Trigger::Granted { node, client }),
         (0..clients).prop_map(|client| Trigger::Released { client }),
         (0..clients).prop_map(|client| Trigger::Renewed { client }),
+        (0..clients).prop_map(|client| Trigger::Replied { client }),
     ];
     let on = (trigger, 1..=u32::MAX, 0..=MAX_MS).prop_map(|(trigger, nth, delay_ms)| When::On {
         trigger,
