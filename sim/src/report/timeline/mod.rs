@@ -31,10 +31,12 @@
 
 mod draw;
 mod holders;
+pub mod lanes;
 mod layout;
 mod legend;
 pub mod model;
 mod palette;
+mod spans;
 
 use crate::model::{Fault, NodeRef, Scenario, Verdict};
 use crate::report::canvas::{self, text_w, Canvas, Dash, Font, Paint};
